@@ -1,0 +1,1 @@
+"""Tests: run with `make test` (or `python -m pytest` from the repo root)."""

@@ -1,0 +1,52 @@
+"""Flags built from a config dataclass."""
+from dataclasses import dataclass
+
+import pytest
+
+from othello.cli import field_docs, parse_config
+
+
+@dataclass
+class ToyConfig:
+    """A toy."""
+
+    num_games: int = 3
+    """how many games"""
+    rate: float = 0.5
+    """a rate"""
+    name: str = "x"
+    """a name"""
+    fast: bool = False
+    """go fast"""
+
+    def __post_init__(self):
+        if self.num_games < 1:
+            raise ValueError("--num-games must be at least 1")
+
+
+def test_defaults_and_overrides():
+    assert parse_config(ToyConfig, []) == ToyConfig()
+    config = parse_config(ToyConfig, ["--num-games", "7", "--rate", "2", "--name", "y", "--fast"])
+    assert config == ToyConfig(7, 2.0, "y", True)
+    assert parse_config(ToyConfig, ["--no-fast"]).fast is False
+
+
+def test_help_comes_from_field_docstrings(capsys):
+    assert field_docs(ToyConfig) == {"num_games": "how many games", "rate": "a rate",
+                                     "name": "a name", "fast": "go fast"}
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(ToyConfig, ["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--num-games NUM_GAMES" in out and "how many games (default: 3)" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--num-games", "0"], "--num-games must be at least 1"),
+    (["--num-games", "many"], "invalid int value"),
+    (["--colour", "red"], "unrecognized arguments"),
+])
+def test_bad_flags_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(ToyConfig, argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
