@@ -89,6 +89,13 @@ class OthelloGame:
                 symmetries.append((new_board, list(new_pi.ravel()) + [pi[-1]]))
         return symmetries
 
+    def symmetry_permutations(self):
+        """(8, n*n + 1) index arrays, in getSymmetries' order: under symmetry k a flat board
+        becomes `board.ravel()[perm[k][:n*n]]` and a policy becomes `pi[perm[k]]`."""
+        squares = np.arange(self.n * self.n).reshape(self.n, self.n)
+        actions = np.arange(self.n * self.n + 1)
+        return np.array([pi for _, pi in self.getSymmetries(squares, actions)], dtype=np.int64)
+
     def stringRepresentation(self, board):
         return np.asarray(board, dtype=np.int8).tobytes()
 

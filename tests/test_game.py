@@ -153,3 +153,11 @@ def test_legal_moves_are_symmetry_equivariant(choices, turns, flip):
     moved = game.getValidMoves(transform(board, turns, flip), player)
     np.testing.assert_array_equal(moved[:-1].reshape(6, 6), transform(valid[:-1].reshape(6, 6), turns, flip))
     assert moved[-1] == valid[-1]
+
+
+def test_symmetry_permutations_match_get_symmetries(game):
+    rng = np.random.default_rng(1)
+    board, pi = rng.integers(-1, 2, (6, 6)).astype(np.int8), rng.random(37)
+    for perm, (new_board, new_pi) in zip(game.symmetry_permutations(), game.getSymmetries(board, pi)):
+        np.testing.assert_array_equal(board.ravel()[perm[:36]], new_board.ravel())
+        np.testing.assert_array_equal(pi[perm], new_pi)
