@@ -3,18 +3,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: all match test bench clean
+RUN := runs/alphazero
 
-all: match
+.PHONY: all alphazero match test bench clean
+
+all: alphazero match
+
+# Trains from scratch, or continues the run in $(RUN) (a finished run returns at once).
+alphazero: $(VENV)/.installed
+	$(BIN)/python train_alphazero.py $$([ -f $(RUN)/resume.pt ] && echo --resume)
 
 match: $(VENV)/.installed
-	$(BIN)/python othello/play.py --games 10 --player alphabeta:4 --opponent greedy
+	$(BIN)/python othello/play.py --games 20 --player $(RUN)/best.pth.tar --opponent alphabeta:4
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_mcts.py
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

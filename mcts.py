@@ -255,6 +255,16 @@ class BatchedMCTS:
         self.num_nodes = self.num_nodes[rows]
 
 
+def search_actions(rules, predict, config, mine, theirs):
+    """Best action (most visits, ties to the lowest index) for each position after a fresh,
+    noise-free search: how a trained agent plays. Returns (actions, visits (B, A), values
+    (B,) the search's estimate for the side to move)."""
+    mcts = BatchedMCTS(rules, predict, config)
+    mcts.reset(mine, theirs)
+    visits = mcts.search()
+    return np.argmax(visits, axis=1), visits, mcts.root_value()
+
+
 class SequentialNode:
     def __init__(self, mine, theirs):
         self.mine, self.theirs = mine, theirs

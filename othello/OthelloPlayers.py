@@ -3,10 +3,17 @@ board is in canonical form (the player to move is +1). `reset()` is called betwe
 
 `make_player(spec, game)` builds one from a command-line spec such as `alphabeta:4`.
 """
+from pathlib import Path
+
 import numpy as np
 
 from othello.bitboard import popcount
 from othello.squares import parse_square, square_name
+
+
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"
+SHIPPED_MODEL = PRETRAINED / "best.pth.tar"
+DEFAULT_SIMULATIONS = 256  # AlphaZeroPlayer's search per move: ~0.2 s on a 2-core CPU
 
 
 class GameAborted(Exception):
@@ -184,8 +191,43 @@ class HumanPlayer:
                 self.output_fn(f"{square_name(action, n)} is not a legal move. Legal moves: {legal_names}")
 
 
-def make_player(spec: str, game, seed: int = 0):
-    """Engine from a spec: random, greedy or alphabeta[:depth] (default depth 4)."""
+class AlphaZeroPlayer:
+    """The trained network searching with MCTS: the most visited move after a fresh,
+    noise-free search of `num_simulations` simulations (deterministic). After each move,
+    `last_value` holds the search's estimate of the result for the player, in [-1, 1]."""
+
+    def __init__(self, game, checkpoint=SHIPPED_MODEL, num_simulations: int = DEFAULT_SIMULATIONS, c_puct: float = 1.5,
+                 device=None):
+        # Imported here so that the rules and the classic players never need torch.
+        from mcts import MCTSConfig
+        from NetworkWrapper import NetworkWrapper
+
+        self.game, self.rules = game, game.rules
+        self.network = NetworkWrapper.load_checkpoint(checkpoint, device)
+        if self.network.model_config.board_size != game.n:
+            raise ValueError(f"{checkpoint} plays {self.network.model_config.board_size}x"
+                             f"{self.network.model_config.board_size}, not {game.n}x{game.n}")
+        self.mcts_config = MCTSConfig(num_simulations=num_simulations, c_puct=c_puct)
+        self.last_value = None
+
+    def reset(self):
+        self.last_value = None
+
+    def play(self, board):
+        from mcts import search_actions
+
+        mine, theirs = self.game.to_bitboards(board, 1)
+        actions, _, values = search_actions(self.rules, self.network.predict_batch, self.mcts_config,
+                                            np.array([mine], np.uint64), np.array([theirs], np.uint64))
+        self.last_value = float(values[0])
+        return int(actions[0])
+
+
+def make_player(spec: str, game, seed: int = 0, num_simulations: int = DEFAULT_SIMULATIONS):
+    """Player from a spec: random, greedy, alphabeta[:depth] (default depth 4), alphazero (the
+    shipped model) or the path of a checkpoint; the last two search `num_simulations` per move."""
+    if spec == "alphazero" or spec.endswith(".pth.tar") or Path(spec).is_file():
+        return AlphaZeroPlayer(game, SHIPPED_MODEL if spec == "alphazero" else spec, num_simulations)
     name, _, arg = spec.partition(":")
     if name == "alphabeta":
         if arg and not arg.isdigit():
@@ -196,4 +238,5 @@ def make_player(spec: str, game, seed: int = 0):
     players = {"random": RandomPlayer, "greedy": GreedyPlayer}
     if name in players:
         return players[name](game, seed=seed)
-    raise ValueError(f"unknown player '{spec}': use random, greedy or alphabeta[:depth]")
+    raise ValueError(f"unknown player '{spec}': use random, greedy, alphabeta[:depth], alphazero "
+                     "or a checkpoint path")

@@ -66,9 +66,12 @@ def play_game(game, black, white, opening=(), verbose=False):
             print()
             print(render(board, game.getValidMoves(board, player)))
             print(f"{colour} to move")
-        action = moves.pop(0) if moves else players[player].play(game.getCanonicalForm(board, player))
+        from_opening = bool(moves)
+        action = moves.pop(0) if from_opening else players[player].play(game.getCanonicalForm(board, player))
         if verbose:
-            print(f"{colour} plays {square_name(action, game.n)}")
+            value = None if from_opening else getattr(players[player], "last_value", None)
+            estimate = f" (it rates its position {value:+.2f}, from -1 lost to +1 won)" if value is not None else ""
+            print(f"{colour} plays {square_name(action, game.n)}{estimate}")
         board, player = game.getNextState(board, player, action)
     if verbose:
         print()

@@ -1,10 +1,12 @@
-"""Play 6x6 Othello in the terminal, or watch engines play each other.
+"""Play 6x6 Othello against the AlphaZero agent in the terminal, or watch engines play.
 
-    python othello/play.py --human                      # you (black) against alpha-beta
-    python othello/play.py --human --color white --opponent greedy
-    python othello/play.py --games 20 --player alphabeta:4 --opponent greedy [--json]
+    python othello/play.py --human                          # you (black) against the shipped model
+    python othello/play.py --human --color white --sims 200
+    python othello/play.py --games 100                      # the model against its previous best
+    python othello/play.py --games 100 --opponent alphabeta:4 --json
 
-Players: random, greedy, alphabeta[:depth] (default depth 4).
+Players: alphazero (othello/pretrained/best.pth.tar), a checkpoint path, random, greedy,
+alphabeta[:depth] (default depth 4).
 """
 import json
 import sys
@@ -17,29 +19,35 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from othello.OthelloGame import OthelloGame  # noqa: E402
-from othello.OthelloPlayers import GameAborted, HumanPlayer, make_player  # noqa: E402
+from othello.OthelloPlayers import DEFAULT_SIMULATIONS, PRETRAINED, GameAborted, HumanPlayer, make_player  # noqa: E402
 from othello.arena import arena, play_game  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
 
 
+PREVIOUS_BEST = PRETRAINED / "previous_best.pth.tar"
+
+
 @dataclass
 class PlayConfig:
-    """Play 6x6 Othello: --human for you against an engine, --games N for engine against engine."""
+    """Play 6x6 Othello: --human for you against --player, --games N for --player against --opponent."""
 
     human: bool = False
-    """play a game yourself against --opponent"""
+    """play a game yourself against --player"""
     color: str = "black"
     """your colour with --human: black (moves first) or white"""
     games: int = 0
-    """play this many engine-vs-engine games of --player against --opponent, colours alternating"""
-    player: str = "alphabeta:4"
-    """first engine with --games: random, greedy or alphabeta[:depth]"""
-    opponent: str = "alphabeta:4"
-    """engine you (or --player) play against: random, greedy or alphabeta[:depth]"""
-    opening_plies: int = 2
+    """play this many games of --player against --opponent, colours alternating"""
+    player: str = "alphazero"
+    """the AI: alphazero (the shipped model), a checkpoint path, random, greedy or alphabeta[:depth]"""
+    opponent: str = "previous"
+    """opponent of --player with --games: as --player, or previous (the shipped previous best if
+    present, else greedy)"""
+    sims: int = DEFAULT_SIMULATIONS
+    """MCTS simulations per move of AlphaZero players"""
+    opening_plies: int = 4
     """random opening moves shared by each pair of --games games, for variety"""
     seed: int = 0
-    """seed of the random openings and of the players' tie-breaks"""
+    """seed of the random openings and of the engines' tie-breaks"""
     json: bool = False
     """with --games: print the summary as one JSON object"""
     verbose: bool = False
@@ -52,14 +60,18 @@ class PlayConfig:
             raise ValueError(f"--color must be black or white, got '{self.color}'")
         if self.opening_plies < 0:
             raise ValueError(f"--opening-plies must be >= 0, got {self.opening_plies}")
+        if self.sims < 1:
+            raise ValueError(f"--sims must be at least 1, got {self.sims}")
+        if self.opponent == "previous":
+            self.opponent = str(PREVIOUS_BEST) if PREVIOUS_BEST.exists() else "greedy"
 
 
-def play_human(config, game):
-    opponent = make_player(config.opponent, game, seed=config.seed)
+def play_human(config, game, ai):
     human = HumanPlayer(game)
-    black, white = (human, opponent) if config.color == "black" else (opponent, human)
-    print(f"You play {config.color} ({'X' if config.color == 'black' else 'O'}) against {config.opponent}. "
-          "Enter moves like c4, or 'row col' from 0 like '3 2'; quit to stop. * marks legal moves.")
+    black, white = (human, ai) if config.color == "black" else (ai, human)
+    print(f"You play {config.color} ({'X' if config.color == 'black' else 'O'}) against {config.player}. "
+          "Enter moves like c4, or 'row col' from 0 like '3 2'; quit to stop. * marks legal moves. "
+          "Boards are shown with black as X whoever moves.")
     try:
         diff = play_game(game, black, white, verbose=True)
     except GameAborted as reason:
@@ -71,9 +83,7 @@ def play_human(config, game):
     return 0
 
 
-def play_engines(config, game):
-    player1 = make_player(config.player, game, seed=config.seed)
-    player2 = make_player(config.opponent, game, seed=config.seed + 1)
+def play_engines(config, game, player1, player2):
     result = arena(game, player1, player2, config.games, config.opening_plies, config.seed,
                    progress=not (config.json or config.verbose), verbose=config.verbose)
     if config.json:
@@ -89,11 +99,13 @@ def main(argv=None):
     config = parse_config(PlayConfig, argv)
     game = OthelloGame(6)
     try:
-        for spec in (config.player, config.opponent):
-            make_player(spec, game)
-    except ValueError as error:
+        player = make_player(config.player, game, config.seed, config.sims)
+        if config.human:
+            return play_human(config, game, player)
+        opponent = make_player(config.opponent, game, config.seed + 1, config.sims)
+    except (ValueError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
-    return play_human(config, game) if config.human else play_engines(config, game)
+    return play_engines(config, game, player, opponent)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,268 @@
+"""Self-play training of the AlphaZero agent: iterations of batched self-play, a sliding
+window of recent examples, training, an arena that gates the new network against the best
+one, and evaluation against classic engines and against perfect play.
+
+The newest network plays the self-play games (as in AlphaZero) and keeps training whatever
+the arena says; the arena decides which network is the best, the one evaluated and shipped.
+Generating the data with the gated best network instead (AlphaGo Zero) stalled here: a
+40-game arena rarely detects one iteration's progress, and while the best network stays the
+same the candidate only learns to imitate it (seven rejections in a row in one trial run).
+
+Resume state (`<run_dir>/resume.pt`, written atomically at the end of every iteration and
+loadable with `torch.load(..., weights_only=True)`):
+    {"iteration": last completed iteration, "network": checkpoint of the newest network,
+     "optimizer": its Adam state, "best": checkpoint of the best network, "previous_best":
+     the best network before it (or None), "window": [{"boards", "pis", "values"} tensors per
+     iteration], "history": [metrics dict per iteration], "config": the run's config}
+Each iteration draws its randomness from (seed, iteration), so a resumed run replays exactly.
+"""
+import math
+import time
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mcts import BatchedMCTS, MCTSConfig, final_result, search_actions
+from NetworkWrapper import NetworkWrapper, atomic_save
+from othello.arena import ArenaResult
+from othello.bitboard import popcount
+from othello.OthelloPlayers import make_player
+from othello.solved import load_solved_positions, score_moves
+
+
+def iteration_rng(seed, iteration):
+    """The one place randomness is seeded: numpy and torch, per (seed, iteration)."""
+    torch.manual_seed(seed * 1_000_003 + iteration)
+    return np.random.default_rng([seed, iteration])
+
+
+def sample_actions(visits, temperature_on, rng):
+    """Visit-proportional sampling (temperature 1) where `temperature_on`, else the most
+    visited action (temperature 0, ties to the lowest index)."""
+    cumulative = np.cumsum(visits, axis=1)  # integer counts: exact
+    draws = rng.integers(0, cumulative[:, -1])
+    sampled = np.argmax(cumulative > draws[:, None], axis=1)
+    return np.where(temperature_on, sampled, np.argmax(visits, axis=1))
+
+
+def self_play(rules, predict, mcts_config, num_games, batch_size, temperature_moves, rng, progress=True,
+              q_weight=0.0):
+    """Play `num_games` games of the network against itself, `batch_size` in lockstep.
+
+    Returns (examples, stats): examples = dict of boards (M, n*n) int8 canonical, pis (M, A)
+    float32 visit distributions, values (M,) float32 value targets for the side to move:
+    (1 - q_weight) * final result + q_weight * the root's search value (averaging in the search
+    value lowers the variance of the outcome target); stats = games, positions, simulations,
+    seconds, black_score."""
+    boards, pis, root_values, game_of, colour_of = [], [], [], [], []
+    black_result = np.zeros(num_games)
+    simulations, start = 0, time.perf_counter()
+    bar = tqdm(total=num_games, desc="self-play", unit="game", disable=not progress, leave=False)
+    for first in range(0, num_games, batch_size):
+        games = np.arange(first, min(first + batch_size, num_games))
+        colour = np.ones(len(games))  # +1 when black is to move
+        mcts = BatchedMCTS(rules, predict, mcts_config)
+        mcts.reset(np.full(len(games), rules.start_mine, np.uint64), np.full(len(games), rules.start_theirs, np.uint64))
+        ply = 0
+        while len(games):
+            visits = mcts.search(rng, add_noise=True)
+            simulations += mcts_config.num_simulations * len(games)
+            mine, theirs = mcts.mine[:, 0], mcts.theirs[:, 0]
+            boards.append(rules.to_boards(mine, theirs).reshape(len(games), -1))
+            pis.append((visits / visits.sum(axis=1, keepdims=True)).astype(np.float32))
+            root_values.append(mcts.root_value())
+            game_of.append(games)
+            colour_of.append(colour)
+            actions = sample_actions(visits, ply < temperature_moves, rng)
+            next_mine, next_theirs = rules.next_position(mine, theirs, actions)
+            over = rules.is_over(next_mine, next_theirs)
+            # The next position is the opponent's view: its result is minus the mover's.
+            black_result[games[over]] = -colour[over] * final_result(next_mine[over], next_theirs[over])
+            mcts.advance(actions)
+            mcts.keep(np.flatnonzero(~over))
+            games, colour, ply = games[~over], -colour[~over], ply + 1
+            bar.update(int(over.sum()))
+    bar.close()
+    game_of, colour_of = np.concatenate(game_of), np.concatenate(colour_of)
+    outcome = colour_of * black_result[game_of]
+    values = (1 - q_weight) * outcome + q_weight * np.concatenate(root_values)
+    examples = {"boards": np.concatenate(boards).astype(np.int8), "pis": np.concatenate(pis),
+                "values": values.astype(np.float32)}
+    stats = {"games": num_games, "positions": len(game_of), "simulations": simulations,
+             "seconds": time.perf_counter() - start, "black_score": float(np.mean((black_result + 1) / 2))}
+    return examples, stats
+
+
+class SearchActor:
+    """Plays a batch of positions with a fresh, noise-free search (temperature 0)."""
+
+    def __init__(self, rules, predict, mcts_config):
+        self.rules, self.predict, self.mcts_config = rules, predict, mcts_config
+
+    def act(self, mine, theirs):
+        return search_actions(self.rules, self.predict, self.mcts_config, mine, theirs)[0]
+
+
+class PlayerActor:
+    """Plays a batch of positions one by one with a per-board player (`play(canonical_board)`)."""
+
+    def __init__(self, rules, player):
+        self.rules, self.player = rules, player
+
+    def act(self, mine, theirs):
+        boards = self.rules.to_boards(mine, theirs)
+        return np.array([self.player.play(board) for board in boards], np.int64)
+
+
+def play_match(rules, actor_a, actor_b, num_games, opening_plies, rng):
+    """`num_games` games of actor_a against actor_b in lockstep; a takes black in the even
+    games, and each pair of games starts from the same random opening. Returns an
+    ArenaResult from a's point of view."""
+    pairs = (num_games + 1) // 2
+    mine = np.full(pairs, rules.start_mine, np.uint64)
+    theirs = np.full(pairs, rules.start_theirs, np.uint64)
+    black_to_move = np.ones(pairs, bool)
+    for _ in range(opening_plies):
+        mask = rules.action_mask(mine, theirs)  # (pairs, A)
+        playing = mask.any(axis=1)
+        actions = np.argmax(rng.random(mask.shape) * mask, axis=1)  # a uniform legal action
+        next_mine, next_theirs = rules.next_position(mine, theirs, actions)
+        mine, theirs = np.where(playing, next_mine, mine), np.where(playing, next_theirs, theirs)
+        black_to_move ^= playing
+    mine, theirs = np.repeat(mine, 2)[:num_games], np.repeat(theirs, 2)[:num_games]
+    black_to_move = np.repeat(black_to_move, 2)[:num_games]
+    a_is_black = np.arange(num_games) % 2 == 0
+    active = ~rules.is_over(mine, theirs)
+    while active.any():
+        a_turn, b_turn = active & (black_to_move == a_is_black), active & (black_to_move != a_is_black)
+        actions = np.zeros(num_games, np.int64)
+        for turn, actor in ((a_turn, actor_a), (b_turn, actor_b)):
+            if turn.any():
+                actions[turn] = actor.act(mine[turn], theirs[turn])
+        next_mine, next_theirs = rules.next_position(mine[active], theirs[active], actions[active])
+        mine[active], theirs[active] = next_mine, next_theirs
+        black_to_move[active] ^= True
+        active[active] = ~rules.is_over(next_mine, next_theirs)
+    to_move_diff = popcount(mine) - popcount(theirs)
+    a_to_move = black_to_move == a_is_black
+    diffs = np.where(a_to_move, to_move_diff, -to_move_diff)
+    return ArenaResult(wins=int((diffs > 0).sum()), losses=int((diffs < 0).sum()),
+                       draws=int((diffs == 0).sum()), disc_diffs=[int(d) for d in diffs])
+
+
+def evaluate(game, predict, mcts_config, num_games, opponents, opening_plies, rng, solved_positions):
+    """Match results against classic engines, and the perfect-play yardstick for the search
+    and for the raw policy (the network alone). Returns namespaced metrics."""
+    rules, metrics = game.rules, {}
+    agent = SearchActor(rules, predict, mcts_config)
+    for spec in opponents:
+        opponent = PlayerActor(rules, make_player(spec, game, seed=int(rng.integers(1 << 30))))
+        result = play_match(rules, agent, opponent, num_games, opening_plies, rng)
+        metrics[f"eval/{spec}_score"] = result.score
+    mine, theirs = rules.from_boards(np.stack([p.board for p in solved_positions]))
+    search_score = score_moves(solved_positions, search_actions(rules, predict, mcts_config, mine, theirs)[0])
+    pi, _ = predict(rules.to_boards(mine, theirs).reshape(len(mine), -1).astype(np.float32))
+    policy_moves = np.argmax(np.where(rules.action_mask(mine, theirs) > 0, pi, -1.0), axis=1)
+    policy_score = score_moves(solved_positions, policy_moves)
+    metrics.update({"solved/exact": search_score.exact_rate, "solved/critical_outcome": search_score.critical_outcome_rate,
+                    "solved/policy_exact": policy_score.exact_rate,
+                    "solved/policy_critical_outcome": policy_score.critical_outcome_rate})
+    return metrics
+
+
+def learning_rate(config, iteration):
+    """Cosine decay from `lr` at the first iteration to `lr_final` at the last."""
+    progress = (iteration - 1) / max(config.iterations - 1, 1)
+    return config.lr_final + 0.5 * (config.lr - config.lr_final) * (1 + math.cos(math.pi * progress))
+
+
+def saved_config(resume_path):
+    """The config dict a run's resume state was written with."""
+    return torch.load(resume_path, map_location="cpu", weights_only=True)["config"]
+
+
+class Coach:
+    """Runs the training iterations; `learn()` yields each iteration's metrics."""
+
+    def __init__(self, game, config, run_dir, progress=True):
+        self.game, self.rules, self.config, self.run_dir, self.progress = game, game.rules, config, run_dir, progress
+        self.mcts_config = MCTSConfig(config.num_simulations, config.c_puct, config.dirichlet_alpha,
+                                      config.dirichlet_fraction)
+        iteration_rng(config.seed, 0)  # seeds the initial weights
+        self.network = NetworkWrapper(config.model_config(), config.train_config())
+        self.best = NetworkWrapper(config.model_config(), config.train_config())
+        self.best.load_state(self.network.checkpoint())
+        self.previous_best = None
+        self.window, self.history, self.iteration, self.best_iteration = [], [], 0, 0
+        self.symmetries = game.symmetry_permutations()
+        self.solved_positions = load_solved_positions()
+
+    @property
+    def resume_path(self):
+        return self.run_dir / "resume.pt"
+
+    def save(self):
+        atomic_save({"iteration": self.iteration, "network": self.network.checkpoint(self.iteration),
+                     "optimizer": self.network.optimizer.state_dict(),
+                     "best": self.best.checkpoint(self.best_iteration, {"role": "best"}),
+                     "previous_best": self.previous_best,
+                     "window": [{k: torch.from_numpy(v) for k, v in examples.items()} for examples in self.window],
+                     "history": self.history, "config": asdict(self.config)}, self.resume_path)
+
+    def load(self):
+        state = torch.load(self.resume_path, map_location="cpu", weights_only=True)
+        self.network.load_state(state["network"], f"{self.resume_path} (network)")
+        self.network.optimizer.load_state_dict(state["optimizer"])
+        self.best.load_state(state["best"], f"{self.resume_path} (best)")
+        self.previous_best = state["previous_best"]
+        self.window = [{k: v.numpy() for k, v in examples.items()} for examples in state["window"]]
+        self.history, self.iteration = state["history"], state["iteration"]
+        self.best_iteration = state["best"]["iteration"]
+
+    def learn(self):
+        config = self.config
+        while self.iteration < config.iterations:
+            start = time.perf_counter()
+            iteration = self.iteration + 1
+            rng = iteration_rng(config.seed, iteration)
+            for group in self.network.optimizer.param_groups:
+                group["lr"] = learning_rate(config, iteration)
+            examples, play_stats = self_play(self.rules, self.network.predict_batch, self.mcts_config,
+                                             config.games_per_iteration, config.batch_games,
+                                             config.temperature_moves, rng, self.progress, config.q_weight)
+            self.window = (self.window + [examples])[-config.window_iterations:]
+            data = {k: np.concatenate([e[k] for e in self.window]) for k in examples}
+            steps = max(1, int(config.train_epochs * len(data["values"]) / config.batch_size))
+            losses = self.network.train(data["boards"], data["pis"], data["values"], steps, rng, self.symmetries)
+
+            arena = play_match(self.rules, SearchActor(self.rules, self.network.predict_batch, self.mcts_config),
+                               SearchActor(self.rules, self.best.predict_batch, self.mcts_config),
+                               config.arena_games, config.opening_plies, rng)
+            decisive = arena.wins + arena.losses
+            accepted = decisive > 0 and arena.wins / decisive >= config.accept_threshold
+            if accepted:
+                self.previous_best = self.best.checkpoint(self.best_iteration, {"role": "previous_best"})
+                self.best.load_state(self.network.checkpoint())
+                self.best_iteration = iteration
+            if accepted or not self.history:
+                evaluation = evaluate(self.game, self.best.predict_batch, self.mcts_config, config.eval_games,
+                                      config.eval_opponents(), config.opening_plies, rng, self.solved_positions)
+            else:  # the best network is unchanged: so is its evaluation
+                evaluation = {k: v for k, v in self.history[-1].items() if k.startswith(("eval/", "solved/"))}
+            metrics = dict(evaluation)
+            metrics.update({
+                "iteration": iteration, "selfplay/games": play_stats["games"],
+                "selfplay/positions": play_stats["positions"],
+                "selfplay/sims_per_s": play_stats["simulations"] / play_stats["seconds"],
+                "selfplay/black_score": play_stats["black_score"], "train/steps": steps,
+                "train/window_positions": len(data["values"]), "train/policy_loss": losses["policy_loss"],
+                "train/value_loss": losses["value_loss"], "arena/wins": arena.wins, "arena/losses": arena.losses,
+                "arena/draws": arena.draws, "arena/accepted": accepted, "arena/best_iteration": self.best_iteration,
+                "time/iteration_s": time.perf_counter() - start,
+            })
+            self.iteration = iteration
+            self.history.append(metrics)
+            self.save()
+            yield metrics
