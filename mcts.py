@@ -26,6 +26,16 @@ from othello.bitboard import popcount
 
 ROOT, UNVISITED = 0, -1
 
+# The tree's arrays: name -> (one entry per edge rather than per node, dtype, empty value).
+TREE_ARRAYS = {
+    "mine": (False, np.uint64, 0), "theirs": (False, np.uint64, 0),  # the position at each node
+    "expanded": (False, bool, False), "is_terminal": (False, bool, False),
+    "terminal_value": (False, np.float64, 0.0), "node_visits": (False, np.int64, 0),
+    "parent": (False, np.int64, UNVISITED), "legal": (True, bool, False), "prior": (True, np.float64, 0.0),
+    "children": (True, np.int64, UNVISITED), "child_visits": (True, np.int64, 0),
+    "child_value_sum": (True, np.float64, 0.0),
+}
+
 
 @dataclass
 class MCTSConfig:
@@ -74,20 +84,10 @@ class BatchedMCTS:
 
     def reset(self, mine, theirs):
         B, N, A = len(mine), self.capacity, self.num_actions
-        self.mine = np.zeros((B, N), np.uint64)
-        self.theirs = np.zeros((B, N), np.uint64)
+        for name, (per_edge, dtype, empty) in TREE_ARRAYS.items():
+            setattr(self, name, np.full((B, N, A) if per_edge else (B, N), empty, dtype))
         self.mine[:, ROOT], self.theirs[:, ROOT] = mine, theirs
-        self.expanded = np.zeros((B, N), bool)
-        self.is_terminal = np.zeros((B, N), bool)
-        self.terminal_value = np.zeros((B, N))
-        self.node_visits = np.zeros((B, N), np.int64)
-        self.parent = np.full((B, N), UNVISITED, np.int64)
         self.num_nodes = np.ones(B, np.int64)
-        self.legal = np.zeros((B, N, A), bool)
-        self.prior = np.zeros((B, N, A))
-        self.children = np.full((B, N, A), UNVISITED, np.int64)
-        self.child_visits = np.zeros((B, N, A), np.int64)
-        self.child_value_sum = np.zeros((B, N, A))
 
     @property
     def batch_size(self):
@@ -228,7 +228,7 @@ class BatchedMCTS:
         order = np.argsort(~in_subtree, axis=1, kind="stable")[:, :width]  # (B, width) old indices
         new_index = np.where(in_subtree, np.cumsum(in_subtree, axis=1) - 1, UNVISITED)
         live = (np.arange(width)[None, :] < np.where(reuse, size, 0)[:, None])  # (B, width)
-        for name, empty in self._empty_values().items():
+        for name, (_, _, empty) in TREE_ARRAYS.items():
             array = getattr(self, name)
             moved = array[rows[:, None], order]  # (B, width, ...)
             if name in ("children", "parent"):
@@ -241,16 +241,9 @@ class BatchedMCTS:
         self.parent[:, ROOT] = UNVISITED
         self.num_nodes = np.where(reuse, size, 1)
 
-    @staticmethod
-    def _empty_values():
-        """Every per-node and per-edge array of the tree, with the value of an empty slot."""
-        return {"mine": 0, "theirs": 0, "expanded": False, "is_terminal": False, "terminal_value": 0.0,
-                "node_visits": 0, "parent": UNVISITED, "legal": False, "prior": 0.0,
-                "children": UNVISITED, "child_visits": 0, "child_value_sum": 0.0}
-
     def keep(self, rows):
         """Keep only the games `rows` (e.g. drop finished ones), in that order."""
-        for name in self._empty_values():
+        for name in TREE_ARRAYS:
             setattr(self, name, getattr(self, name)[rows])
         self.num_nodes = self.num_nodes[rows]
 
