@@ -74,6 +74,7 @@ class NetworkWrapper:
         self.train_config = train_config or TrainConfig()
         self.device = torch.device(device or default_device())
         self.net = OthelloNet(self.model_config).to(self.device)
+        self.metadata = {}  # a loaded checkpoint's metadata (its training config among it)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.train_config.lr,
                                           weight_decay=self.train_config.weight_decay)
 
@@ -149,4 +150,5 @@ class NetworkWrapper:
             raise CheckpointError(f"checkpoint {path} has an unknown config ({error})") from None
         wrapper = cls(model_config, train_config, device)
         wrapper.load_state(checkpoint, source=f"checkpoint {path}")
+        wrapper.metadata = checkpoint["metadata"]
         return wrapper

@@ -79,7 +79,8 @@ def self_play(rules, predict, mcts_config, num_games, batch_size, temperature_mo
             next_mine, next_theirs = rules.next_position(mine, theirs, actions)
             over = rules.is_over(next_mine, next_theirs)
             # The next position is the opponent's view: its result is minus the mover's.
-            black_result[games[over]] = -colour[over] * final_result(next_mine[over], next_theirs[over])
+            black_result[games[over]] = -colour[over] * final_result(next_mine[over], next_theirs[over], rules.num_squares,
+                                                                     mcts_config.margin_weight)
             mcts.advance(actions)
             mcts.keep(np.flatnonzero(~over))
             games, colour, ply = games[~over], -colour[~over], ply + 1
@@ -91,7 +92,7 @@ def self_play(rules, predict, mcts_config, num_games, batch_size, temperature_mo
     examples = {"boards": np.concatenate(boards).astype(np.int8), "pis": np.concatenate(pis),
                 "values": values.astype(np.float32)}
     stats = {"games": num_games, "positions": len(game_of), "simulations": simulations,
-             "seconds": time.perf_counter() - start, "black_score": float(np.mean((black_result + 1) / 2))}
+             "seconds": time.perf_counter() - start, "black_score": float(np.mean((np.sign(black_result) + 1) / 2))}
     return examples, stats
 
 
@@ -189,7 +190,7 @@ class Coach:
     def __init__(self, game, config, run_dir, progress=True):
         self.game, self.rules, self.config, self.run_dir, self.progress = game, game.rules, config, run_dir, progress
         self.mcts_config = MCTSConfig(config.num_simulations, config.c_puct, config.dirichlet_alpha,
-                                      config.dirichlet_fraction)
+                                      config.dirichlet_fraction, config.margin_weight)
         iteration_rng(config.seed, 0)  # seeds the initial weights
         self.network = NetworkWrapper(config.model_config(), config.train_config())
         self.best = NetworkWrapper(config.model_config(), config.train_config())

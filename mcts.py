@@ -48,6 +48,8 @@ class MCTSConfig:
     the number of legal moves (0.3 for chess's ~35): 6x6 Othello has ~5"""
     dirichlet_fraction: float = 0.25
     """weight of the noise in the root priors (AlphaZero: 0.25)"""
+    margin_weight: float = 0.0
+    """share of a finished game's value given to the disc margin (see final_result)"""
 
 
 def masked_priors(pi, legal):
@@ -59,9 +61,14 @@ def masked_priors(pi, legal):
     return np.where(total > 0, p / np.where(total > 0, total, 1.0), uniform)
 
 
-def final_result(mine, theirs):
-    """Exact result for the side to move of a finished game: 1, -1 or 0 (draw)."""
-    return np.sign(np.asarray(popcount(mine), np.float64) - popcount(theirs))
+def final_result(mine, theirs, num_squares, margin_weight=0.0):
+    """Exact value of a finished game for the side to move, from its disc difference d (empty
+    squares count for nobody): (1 - w) * sign(d) + w * d / num_squares, w = margin_weight.
+    With w = 0 it is the plain 1 / 0 / -1; with 0 < w < 1 every win still beats every draw and
+    every loss, and among wins a larger margin is worth more: the disc difference is what
+    perfect play (and the solved-position yardstick) maximises. Python ints or uint64 arrays."""
+    diff = np.asarray(popcount(mine), np.float64) - popcount(theirs)
+    return (1 - margin_weight) * np.sign(diff) + margin_weight * diff / num_squares
 
 
 def add_dirichlet_noise(priors, legal, alpha, fraction, rng):
@@ -188,7 +195,7 @@ class BatchedMCTS:
         over = ~legal.any(axis=1)  # no action at all, not even a pass: the game is over
         value = np.zeros(len(rows))
         if over.any():
-            value[over] = final_result(mine[over], theirs[over])
+            value[over] = final_result(mine[over], theirs[over], self.rules.num_squares, self.config.margin_weight)
             self.is_terminal[rows[over], nodes[over]] = True
             self.terminal_value[rows[over], nodes[over]] = value[over]
             self.node_visits[rows[over], nodes[over]] = 1
@@ -313,7 +320,8 @@ class SequentialMCTS:
             node.children[action] = child
             if self.rules.is_over(child.mine, child.theirs):
                 child.is_terminal, child.node_visits = True, 1
-                child.terminal_value = float(final_result(child.mine, child.theirs))
+                child.terminal_value = float(final_result(child.mine, child.theirs, self.rules.num_squares,
+                                                          self.config.margin_weight))
                 child_value = child.terminal_value
             else:
                 child_value = self._evaluate(child)

@@ -52,6 +52,9 @@ class AlphaZeroConfig:
     """root noise weight in self-play (AlphaZero: 0.25)"""
     temperature_moves: int = 10
     """plies played at temperature 1 (visit-proportional) before playing greedily"""
+    margin_weight: float = 0.25
+    """share of a finished game's value given to the disc margin: 0 plays only to win; > 0 also
+    prefers larger wins, as perfect play does (mcts.final_result)"""
     q_weight: float = 0.5
     """value target = (1 - q_weight) * game result + q_weight * root search value"""
     window_iterations: int = 6
@@ -97,6 +100,8 @@ class AlphaZeroConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.eval_games < 0 or self.opening_plies < 0 or self.temperature_moves < 0:
             raise ValueError("--eval-games, --opening-plies and --temperature-moves must be >= 0")
+        if not 0 <= self.margin_weight < 1:
+            raise ValueError(f"--margin-weight must be in [0, 1), got {self.margin_weight}")
         if not 0 <= self.q_weight <= 1:
             raise ValueError(f"--q-weight must be in [0, 1], got {self.q_weight}")
         if not 0 < self.accept_threshold <= 1:

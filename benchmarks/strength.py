@@ -16,11 +16,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from coach import PlayerActor, SearchActor, evaluate, play_match  # noqa: E402
-from mcts import MCTSConfig  # noqa: E402
-from NetworkWrapper import CheckpointError, NetworkWrapper  # noqa: E402
+from NetworkWrapper import CheckpointError  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
-from othello.OthelloPlayers import DEFAULT_SIMULATIONS, SHIPPED_MODEL, make_player  # noqa: E402
+from othello.OthelloPlayers import DEFAULT_SIMULATIONS, SHIPPED_MODEL, AlphaZeroPlayer, make_player  # noqa: E402
 from othello.solved import load_solved_positions  # noqa: E402
 
 
@@ -47,12 +46,12 @@ class StrengthConfig:
 def main():
     config = parse_config(StrengthConfig)
     torch.set_num_threads(config.threads)
+    game, rng = OthelloGame(6), np.random.default_rng(config.seed)
     try:
-        network = NetworkWrapper.load_checkpoint(config.checkpoint)
+        player = AlphaZeroPlayer(game, config.checkpoint, config.sims)  # its network and search settings
     except CheckpointError as error:
         sys.exit(f"error: {error}")
-    game, rng = OthelloGame(6), np.random.default_rng(config.seed)
-    mcts_config = MCTSConfig(num_simulations=config.sims)
+    network, mcts_config = player.network, player.mcts_config
     agent = SearchActor(game.rules, network.predict_batch, mcts_config)
     print(f"{config.checkpoint}, {config.sims} simulations per move, {config.games} games per opponent, "
           f"{config.opening_plies}-ply random openings")

@@ -193,11 +193,11 @@ class HumanPlayer:
 
 class AlphaZeroPlayer:
     """The trained network searching with MCTS: the most visited move after a fresh,
-    noise-free search of `num_simulations` simulations (deterministic). After each move,
-    `last_value` holds the search's estimate of the result for the player, in [-1, 1]."""
+    noise-free search of `num_simulations` simulations (deterministic), with the c_puct and
+    terminal scoring the network was trained with. After each move, `last_value` holds the
+    search's estimate of the result for the player, in [-1, 1]."""
 
-    def __init__(self, game, checkpoint=SHIPPED_MODEL, num_simulations: int = DEFAULT_SIMULATIONS, c_puct: float = 1.5,
-                 device=None):
+    def __init__(self, game, checkpoint=SHIPPED_MODEL, num_simulations: int = DEFAULT_SIMULATIONS, device=None):
         # Imported here so that the rules and the classic players never need torch.
         from mcts import MCTSConfig
         from NetworkWrapper import NetworkWrapper
@@ -207,7 +207,9 @@ class AlphaZeroPlayer:
         if self.network.model_config.board_size != game.n:
             raise ValueError(f"{checkpoint} plays {self.network.model_config.board_size}x"
                              f"{self.network.model_config.board_size}, not {game.n}x{game.n}")
-        self.mcts_config = MCTSConfig(num_simulations=num_simulations, c_puct=c_puct)
+        trained = self.network.metadata.get("config", {})
+        self.mcts_config = MCTSConfig(num_simulations=num_simulations, c_puct=trained.get("c_puct", 1.5),
+                                      margin_weight=trained.get("margin_weight", 0.0))
         self.last_value = None
 
     def reset(self):

@@ -67,3 +67,12 @@ def test_human_game_against_the_network(checkpoint):
 def test_missing_model_is_explained(tmp_path):
     done = run_play(["--games", "2", "--player", str(tmp_path / "gone.pth.tar")])
     assert done.returncode != 0 and "not found: train one" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_search_settings_follow_the_training_config(game, tmp_path):
+    path = tmp_path / "margin.pth.tar"
+    NetworkWrapper(ModelConfig(width=16, depth=2), device="cpu").save_checkpoint(
+        path, metadata={"config": {"c_puct": 2.5, "margin_weight": 0.25}})
+    player = AlphaZeroPlayer(game, path, num_simulations=5)
+    assert (player.mcts_config.c_puct, player.mcts_config.margin_weight, player.mcts_config.num_simulations) == \
+        (2.5, 0.25, 5)

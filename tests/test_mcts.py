@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from coach import sample_actions
-from mcts import BatchedMCTS, MCTSConfig, SequentialMCTS, add_dirichlet_noise, masked_priors, search_actions
+from mcts import (BatchedMCTS, MCTSConfig, SequentialMCTS, add_dirichlet_noise, final_result, masked_priors,
+                  search_actions)
 from model import ModelConfig
 from NetworkWrapper import NetworkWrapper
 from othello.bitboard import bitboard_rules
@@ -200,3 +201,27 @@ def test_search_plays_well_on_solved_positions_with_an_oracle():
     actions, _, _ = search_actions(RULES, oracle, MCTSConfig(num_simulations=16), mine, theirs)
     for position, action in zip(positions, actions):
         assert position.values[int(action)] == max(position.values.values())
+
+
+def discs(count, offset=0):
+    return sum(1 << (offset + i) for i in range(count))
+
+
+def test_final_result_plain_and_with_margin():
+    big_win, small_win, draw, loss = (discs(30), discs(6, 30)), (discs(19), discs(17, 19)), (discs(18), discs(18, 18)), \
+        (discs(10), discs(26, 10))
+    assert [final_result(*p, 36) for p in (big_win, small_win, draw, loss)] == [1, 1, 0, -1]
+    values = [final_result(*p, 36, margin_weight=0.25) for p in (big_win, small_win, draw, loss)]
+    assert values == pytest.approx([0.75 + 0.25 * 24 / 36, 0.75 + 0.25 * 2 / 36, 0, -0.75 - 0.25 * 16 / 36])
+    assert values[0] > values[1] > values[2] > values[3]
+    batch = final_result(np.array([big_win[0], loss[0]], np.uint64), np.array([big_win[1], loss[1]], np.uint64), 36, 0.25)
+    np.testing.assert_allclose(batch, [values[0], values[3]])
+
+
+def test_margin_weight_reaches_terminal_nodes(predict):
+    board = np.ones(36, np.int64)
+    board[0], board[1] = 0, -1  # a1 takes b1: a 36-0 win
+    mcts = BatchedMCTS(RULES, predict, MCTSConfig(num_simulations=3, margin_weight=0.25))
+    mcts.reset(RULES.pack((board == 1)[None]), RULES.pack((board == -1)[None]))
+    mcts.search()
+    assert mcts.root_value()[0] == 1.0  # (1 - 0.25) * 1 + 0.25 * 36 / 36
