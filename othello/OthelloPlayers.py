@@ -199,7 +199,7 @@ class AlphaZeroPlayer:
 
     def __init__(self, game, checkpoint=SHIPPED_MODEL, num_simulations: int = DEFAULT_SIMULATIONS, device=None):
         # Imported here so that the rules and the classic players never need torch.
-        from mcts import MCTSConfig
+        from mcts import MCTSConfig, search_actions
         from NetworkWrapper import NetworkWrapper
 
         self.game, self.rules = game, game.rules
@@ -210,16 +210,15 @@ class AlphaZeroPlayer:
         trained = self.network.metadata.get("config", {})
         self.mcts_config = MCTSConfig(num_simulations=num_simulations, c_puct=trained.get("c_puct", 1.5),
                                       margin_weight=trained.get("margin_weight", 0.0))
+        self.search_actions = search_actions
         self.last_value = None
 
     def reset(self):
         self.last_value = None
 
     def play(self, board):
-        from mcts import search_actions
-
         mine, theirs = self.game.to_bitboards(board, 1)
-        actions, _, values = search_actions(self.rules, self.network.predict_batch, self.mcts_config,
+        actions, _, values = self.search_actions(self.rules, self.network.predict_batch, self.mcts_config,
                                             np.array([mine], np.uint64), np.array([theirs], np.uint64))
         self.last_value = float(values[0])
         return int(actions[0])
