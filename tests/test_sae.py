@@ -1,0 +1,113 @@
+"""SAEs on synthetic data with planted sparse directions; schedules; metrics."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sae.metrics import reconstruction_metrics
+from sae.model import SAEConfig, SAEOutput, SparseAutoencoder
+from sae.train import SAETrainConfig, l1_penalty_at, lr_at, train_sae
+
+
+def planted(n=20_000, d=24, n_true=32, active=3, seed=0):
+    """Inputs that are sparse non-negative sums of `n_true` random unit directions (plus an
+    offset, as real residual streams have); returns (inputs, directions)."""
+    g = torch.Generator().manual_seed(seed)
+    directions = F.normalize(torch.randn(n_true, d, generator=g), dim=1)
+    weights = torch.zeros(n, n_true)
+    chosen = torch.rand(n, n_true, generator=g).argsort(dim=1)[:, :active]
+    weights.scatter_(1, chosen, 1 + torch.rand(n, active, generator=g) * 3)
+    return weights @ directions + 0.5, directions
+
+
+def recovered(sae, directions):
+    cosine = F.normalize(directions, dim=1) @ F.normalize(sae.W_dec.detach(), dim=1).T  # (true, learned)
+    return (cosine.max(dim=1).values > 0.9).float().mean().item()
+
+
+@pytest.mark.parametrize("architecture", ["l1", "topk"])
+def test_recovers_planted_directions(architecture):
+    torch.manual_seed(0)
+    x, directions = planted()
+    sae = SparseAutoencoder(SAEConfig(d_in=24, n_features=64, architecture=architecture, l1_penalty=0.3, k=3))
+    record = train_sae(sae, x[:-4000], SAETrainConfig(steps=1500, batch_size=512, lr=3e-3), progress=False)
+    metrics = reconstruction_metrics(sae, x[-4000:])
+    assert metrics["fve"] > 0.9, metrics
+    assert recovered(sae, directions) >= 0.9
+    assert metrics["l0"] < 12
+    assert record["activations_per_s"] > 0
+
+
+def test_schedules():
+    assert [l1_penalty_at(s, 100, 5.0, 0.05) for s in (0, 1, 4, 5, 99)] == [1.0, 2.0, 5.0, 5.0, 5.0]
+    assert l1_penalty_at(0, 100, 5.0, 0.0) == 5.0
+    assert [lr_at(s, 100, 1e-3, 0.2) for s in (0, 79, 80, 90, 99)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-5])
+
+
+def test_gradients_are_clipped(monkeypatch):
+    norms = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm):
+        parameters = list(parameters)
+        total = original(parameters, max_norm)
+        norms.append(torch.norm(torch.stack([p.grad.norm() for p in parameters])).item())
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    x = torch.randn(512, 8) * 100
+    train_sae(SparseAutoencoder(SAEConfig(d_in=8, n_features=16)), x, SAETrainConfig(steps=5, batch_size=64),
+              progress=False)
+    assert max(norms) <= 1.0 + 1e-4
+
+
+def test_input_scale_and_initialisation():
+    sae = SparseAutoencoder(SAEConfig(d_in=16, n_features=32, init_decoder_norm=0.1))
+    torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.full((32,), 0.1))
+    torch.testing.assert_close(sae.W_enc, sae.W_dec.T)
+    assert sae.b_enc.abs().sum() == 0 and sae.b_dec.abs().sum() == 0
+    x = torch.randn(1000, 16) * 7
+    sae.set_input_scale(x)
+    assert (x * sae.input_scale).norm(dim=1).mean().item() == pytest.approx(4.0)
+    # encode/decode stay in raw space: a perfect SAE would give back x
+    out = sae(x)
+    assert out.x_hat.shape == x.shape and out.features.shape == (1000, 32)
+
+
+def test_topk_keeps_k_and_unit_decoder():
+    sae = SparseAutoencoder(SAEConfig(d_in=8, n_features=32, architecture="topk", k=4))
+    f = sae.encode(torch.randn(100, 8))
+    assert ((f > 0).sum(dim=1) <= 4).all()
+    torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.ones(32))
+
+
+def test_metrics_on_hand_computable_cases():
+    x = torch.randn(500, 6) + 3
+
+    class Fixed(torch.nn.Module):
+        config = SAEConfig(d_in=6, n_features=2)
+
+        def __init__(self, reconstruction, features):
+            super().__init__()
+            self.reconstruction, self.features = reconstruction, features
+
+        def forward(self, chunk):
+            n = len(chunk)
+            return SAEOutput(self.reconstruction(chunk), self.features[:n], self.features[:n])
+
+    features = torch.zeros(500, 2)
+    features[:, 0] = 1.0  # feature 0 always fires, feature 1 never
+    mean_predictor = reconstruction_metrics(Fixed(lambda c: x.mean(0).expand_as(c), features), x, batch_size=500)
+    assert mean_predictor["fve"] == pytest.approx(0.0, abs=1e-5)
+    assert mean_predictor["l0"] == 1 and mean_predictor["dead_fraction"] == 0.5
+    assert mean_predictor["dense_fraction"] == 0.5
+    perfect = reconstruction_metrics(Fixed(lambda c: c, features), x, batch_size=500)
+    assert perfect["fve"] == pytest.approx(1.0) and perfect["mse"] == 0 and perfect["shrinkage"] == pytest.approx(1.0)
+    half = reconstruction_metrics(Fixed(lambda c: c / 2, features), x, batch_size=500)
+    assert half["shrinkage"] == pytest.approx(0.5)
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="architecture"):
+        SAEConfig(architecture="gated")
+    with pytest.raises(ValueError, match="k must be"):
+        SAEConfig(architecture="topk", n_features=8, k=9)
