@@ -172,8 +172,9 @@ def main(argv=None):
                     "config": asdict(config), "metrics": metrics}
         coach.network.save_checkpoint(run_dir / "latest.pth.tar", coach.iteration, metadata | {"role": "latest"})
         coach.best.save_checkpoint(run_dir / "best.pth.tar", coach.best_iteration, metadata | {"role": "best"})
-        if coach.previous_best is not None:
-            atomic_save(coach.previous_best, run_dir / "previous_best.pth.tar")
+        if coach.previous_best is not None:  # carries the run's config too, for its search settings
+            run_info = {k: metadata[k] for k in ("command", "config")} | {"role": "previous_best"}
+            atomic_save(coach.previous_best | {"metadata": run_info}, run_dir / "previous_best.pth.tar")
     print(f"done: {coach.iteration} iterations in {time.perf_counter() - start:.0f}s; best network in {run_dir / 'best.pth.tar'}")
     if config.export:
         export = Path(config.export)

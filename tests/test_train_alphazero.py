@@ -33,7 +33,8 @@ def comparable(records):
 
 def test_a_tiny_run_writes_every_file_and_exports(tmp_path):
     export = tmp_path / "shipped" / "best.pth.tar"
-    done = train(tmp_path, "--name", "run", "--iterations", "2", "--export", str(export))
+    done = train(tmp_path, "--name", "run", "--iterations", "2", "--export", str(export),
+                 "--accept-threshold", "0.01")  # accepts every decisive arena: a previous best exists
     assert done.returncode == 0, done.stderr
     run_dir = tmp_path / "run"
     lines = [line for line in done.stdout.splitlines() if line.startswith("iter")]
@@ -45,6 +46,8 @@ def test_a_tiny_run_writes_every_file_and_exports(tmp_path):
         assert checkpoint["model_config"] == {"board_size": 6, "width": 16, "depth": 2}
         assert checkpoint["metadata"]["config"]["games_per_iteration"] == 8
     assert NetworkWrapper.load_checkpoint(export).model_config.width == 16
+    previous = torch.load(export.with_name("previous_best.pth.tar"), weights_only=True)
+    assert previous["metadata"]["config"]["margin_weight"] == 0.25  # play uses the run's search settings
     state = torch.load(run_dir / "resume.pt", weights_only=True)
     assert state["iteration"] == 2 and len(state["window"]) == 2
 
