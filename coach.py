@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mcts import BatchedMCTS, MCTSConfig, final_result, search_actions
+from mcts import BatchedMCTS, MCTSConfig, SearchActor, final_result, search_actions
 from NetworkWrapper import NetworkWrapper, atomic_save
-from othello.arena import ArenaResult
-from othello.bitboard import popcount
+from othello.arena import PlayerActor, play_match
 from othello.OthelloPlayers import make_player
 from othello.solved import load_solved_positions, score_moves
 
@@ -94,63 +93,6 @@ def self_play(rules, predict, mcts_config, num_games, batch_size, temperature_mo
     stats = {"games": num_games, "positions": len(game_of), "simulations": simulations,
              "seconds": time.perf_counter() - start, "black_score": float(np.mean((np.sign(black_result) + 1) / 2))}
     return examples, stats
-
-
-class SearchActor:
-    """Plays a batch of positions with a fresh, noise-free search (temperature 0)."""
-
-    def __init__(self, rules, predict, mcts_config):
-        self.rules, self.predict, self.mcts_config = rules, predict, mcts_config
-
-    def act(self, mine, theirs):
-        return search_actions(self.rules, self.predict, self.mcts_config, mine, theirs)[0]
-
-
-class PlayerActor:
-    """Plays a batch of positions one by one with a per-board player (`play(canonical_board)`)."""
-
-    def __init__(self, rules, player):
-        self.rules, self.player = rules, player
-
-    def act(self, mine, theirs):
-        boards = self.rules.to_boards(mine, theirs)
-        return np.array([self.player.play(board) for board in boards], np.int64)
-
-
-def play_match(rules, actor_a, actor_b, num_games, opening_plies, rng):
-    """`num_games` games of actor_a against actor_b in lockstep; a takes black in the even
-    games, and each pair of games starts from the same random opening. Returns an
-    ArenaResult from a's point of view."""
-    pairs = (num_games + 1) // 2
-    mine = np.full(pairs, rules.start_mine, np.uint64)
-    theirs = np.full(pairs, rules.start_theirs, np.uint64)
-    black_to_move = np.ones(pairs, bool)
-    for _ in range(opening_plies):
-        mask = rules.action_mask(mine, theirs)  # (pairs, A)
-        playing = mask.any(axis=1)
-        actions = np.argmax(rng.random(mask.shape) * mask, axis=1)  # a uniform legal action
-        next_mine, next_theirs = rules.next_position(mine, theirs, actions)
-        mine, theirs = np.where(playing, next_mine, mine), np.where(playing, next_theirs, theirs)
-        black_to_move ^= playing
-    mine, theirs = np.repeat(mine, 2)[:num_games], np.repeat(theirs, 2)[:num_games]
-    black_to_move = np.repeat(black_to_move, 2)[:num_games]
-    a_is_black = np.arange(num_games) % 2 == 0
-    active = ~rules.is_over(mine, theirs)
-    while active.any():
-        a_turn, b_turn = active & (black_to_move == a_is_black), active & (black_to_move != a_is_black)
-        actions = np.zeros(num_games, np.int64)
-        for turn, actor in ((a_turn, actor_a), (b_turn, actor_b)):
-            if turn.any():
-                actions[turn] = actor.act(mine[turn], theirs[turn])
-        next_mine, next_theirs = rules.next_position(mine[active], theirs[active], actions[active])
-        mine[active], theirs[active] = next_mine, next_theirs
-        black_to_move[active] ^= True
-        active[active] = ~rules.is_over(next_mine, next_theirs)
-    to_move_diff = popcount(mine) - popcount(theirs)
-    a_to_move = black_to_move == a_is_black
-    diffs = np.where(a_to_move, to_move_diff, -to_move_diff)
-    return ArenaResult(wins=int((diffs > 0).sum()), losses=int((diffs < 0).sum()),
-                       draws=int((diffs == 0).sum()), disc_diffs=[int(d) for d in diffs])
 
 
 def evaluate(game, predict, mcts_config, num_games, opponents, opening_plies, rng, solved_positions):

@@ -265,6 +265,21 @@ def search_actions(rules, predict, config, mine, theirs):
     return np.argmax(visits, axis=1), visits, mcts.root_value()
 
 
+class SearchActor:
+    """Batch actor (see othello.arena.play_match) that plays like a trained agent: a fresh,
+    noise-free search per position, the most visited action. After each `act`, `last_search`
+    is the BatchedMCTS that chose, its trees intact (the positions it evaluated)."""
+
+    def __init__(self, rules, predict, config: MCTSConfig):
+        self.rules, self.predict, self.config = rules, predict, config
+        self.last_search = None
+
+    def act(self, mine, theirs):
+        self.last_search = BatchedMCTS(self.rules, self.predict, self.config)
+        self.last_search.reset(mine, theirs)
+        return np.argmax(self.last_search.search(), axis=1)
+
+
 class SequentialNode:
     def __init__(self, mine, theirs):
         self.mine, self.theirs = mine, theirs

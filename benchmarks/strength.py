@@ -15,7 +15,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from coach import PlayerActor, SearchActor, evaluate, play_match  # noqa: E402
+from coach import evaluate  # noqa: E402
+from mcts import SearchActor  # noqa: E402
+from othello.arena import PlayerActor, play_match  # noqa: E402
 from NetworkWrapper import CheckpointError  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402

@@ -3,12 +3,17 @@
 Deterministic players would repeat the same two games forever, so games come in pairs that
 share a random opening of `opening_plies` moves, each player taking each colour once: the
 standard way to get a fair, varied sample from strong, deterministic engines.
+
+Two forms: `arena` plays per-board players (`play(canonical_board)`) one game at a time, with
+optional printing; `play_match` plays batch actors (`act(mine, theirs)` over bitboard arrays)
+in lockstep, so that a searching agent evaluates all games' positions in one network call.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
+from othello.bitboard import popcount
 from othello.OthelloGame import render
 from othello.squares import square_name
 
@@ -101,3 +106,55 @@ def arena(game, player1, player2, num_games, opening_plies=0, seed=0, progress=T
             result.draws += 1
     return result
 
+
+
+class PlayerActor:
+    """Batch actor that plays positions one by one with a per-board player."""
+
+    def __init__(self, rules, player):
+        self.rules, self.player = rules, player
+
+    def act(self, mine, theirs):
+        boards = self.rules.to_boards(mine, theirs)
+        return np.array([self.player.play(board) for board in boards], np.int64)
+
+
+def play_match(rules, actor_a, actor_b, num_games, opening_plies, rng, on_move=None):
+    """`num_games` games of actor_a against actor_b in lockstep; a takes black in the even
+    games, and each pair of games starts from the same random opening. Returns an
+    ArenaResult from a's point of view.
+
+    `on_move(actor, games, mine, theirs, actions)`, if given, sees every batch of moves the
+    actors choose: the game indices, the positions (side to move's view) and the actions."""
+    pairs = (num_games + 1) // 2
+    mine = np.full(pairs, rules.start_mine, np.uint64)
+    theirs = np.full(pairs, rules.start_theirs, np.uint64)
+    black_to_move = np.ones(pairs, bool)
+    for _ in range(opening_plies):
+        mask = rules.action_mask(mine, theirs)  # (pairs, A)
+        playing = mask.any(axis=1)
+        actions = np.argmax(rng.random(mask.shape) * mask, axis=1)  # a uniform legal action
+        next_mine, next_theirs = rules.next_position(mine, theirs, actions)
+        mine, theirs = np.where(playing, next_mine, mine), np.where(playing, next_theirs, theirs)
+        black_to_move ^= playing
+    mine, theirs = np.repeat(mine, 2)[:num_games], np.repeat(theirs, 2)[:num_games]
+    black_to_move = np.repeat(black_to_move, 2)[:num_games]
+    a_is_black = np.arange(num_games) % 2 == 0
+    active = ~rules.is_over(mine, theirs)
+    while active.any():
+        a_turn, b_turn = active & (black_to_move == a_is_black), active & (black_to_move != a_is_black)
+        actions = np.zeros(num_games, np.int64)
+        for turn, actor in ((a_turn, actor_a), (b_turn, actor_b)):
+            if turn.any():
+                actions[turn] = actor.act(mine[turn], theirs[turn])
+                if on_move is not None:
+                    on_move(actor, np.flatnonzero(turn), mine[turn], theirs[turn], actions[turn])
+        next_mine, next_theirs = rules.next_position(mine[active], theirs[active], actions[active])
+        mine[active], theirs[active] = next_mine, next_theirs
+        black_to_move[active] ^= True
+        active[active] = ~rules.is_over(next_mine, next_theirs)
+    to_move_diff = popcount(mine) - popcount(theirs)
+    a_to_move = black_to_move == a_is_black
+    diffs = np.where(a_to_move, to_move_diff, -to_move_diff)
+    return ArenaResult(wins=int((diffs > 0).sum()), losses=int((diffs < 0).sum()),
+                       draws=int((diffs == 0).sum()), disc_diffs=[int(d) for d in diffs])

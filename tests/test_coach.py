@@ -1,15 +1,15 @@
-"""Self-play examples, batched matches and evaluation."""
+"""Self-play examples and evaluation."""
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from coach import PlayerActor, SearchActor, evaluate, learning_rate, play_match, self_play
-from mcts import MCTSConfig
+from coach import evaluate, learning_rate, self_play
+from mcts import MCTSConfig, SearchActor
 from model import ModelConfig
 from NetworkWrapper import NetworkWrapper
-from othello.arena import play_game
+from othello.arena import PlayerActor, play_match
 from othello.OthelloGame import OthelloGame
 from othello.OthelloPlayers import make_player
 from othello.solved import load_solved_positions
@@ -50,39 +50,6 @@ def test_self_play_values_alternate_along_a_game(network):
     # opposite: values alternate in sign, or are all 0 after a draw.
     assert values[0] == 2 * stats["black_score"] - 1
     assert all(values[i + 1] == -values[i] for i in range(len(values) - 1))
-
-
-class FirstLegal:
-    """Deterministic: the lowest legal action."""
-
-    def reset(self):
-        pass
-
-    def play(self, board):
-        return int(np.flatnonzero(GAME.getValidMoves(board, 1))[0])
-
-
-class LastLegal(FirstLegal):
-    def play(self, board):
-        return int(np.flatnonzero(GAME.getValidMoves(board, 1))[-1])
-
-
-def test_batched_match_equals_playing_games_one_by_one():
-    result = play_match(RULES, PlayerActor(RULES, FirstLegal()), PlayerActor(RULES, LastLegal()), 4, 0,
-                        np.random.default_rng(0))
-    as_black = play_game(GAME, FirstLegal(), LastLegal())
-    as_white = -play_game(GAME, LastLegal(), FirstLegal())
-    assert result.disc_diffs == [as_black, as_white, as_black, as_white]
-    assert result.games == 4
-
-
-def test_match_openings_are_shared_by_pairs_and_colours_alternate():
-    rng = np.random.default_rng(2)
-    result = play_match(RULES, PlayerActor(RULES, FirstLegal()), PlayerActor(RULES, FirstLegal()), 10, 4, rng)
-    # Identical deterministic players from the same opening: swapping colours mirrors the result.
-    diffs = result.disc_diffs
-    assert all(diffs[i] == -diffs[i + 1] for i in range(0, 10, 2))
-    assert len(set(diffs[::2])) > 1  # the openings differ between pairs
 
 
 def test_search_beats_random_and_evaluate_reports_every_metric(network):
