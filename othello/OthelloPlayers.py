@@ -13,6 +13,7 @@ from othello.squares import parse_square, square_name
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 SHIPPED_MODEL = PRETRAINED / "best.pth.tar"
+PREVIOUS_BEST = PRETRAINED / "previous_best.pth.tar"  # the best network before it
 DEFAULT_SIMULATIONS = 256  # AlphaZeroPlayer's search per move: ~0.2 s on a 2-core CPU
 
 
@@ -199,7 +200,7 @@ class AlphaZeroPlayer:
 
     def __init__(self, game, checkpoint=SHIPPED_MODEL, num_simulations: int = DEFAULT_SIMULATIONS, device=None):
         # Imported here so that the rules and the classic players never need torch.
-        from mcts import MCTSConfig, search_actions
+        from mcts import search_actions
         from NetworkWrapper import NetworkWrapper
 
         self.game, self.rules = game, game.rules
@@ -207,9 +208,7 @@ class AlphaZeroPlayer:
         if self.network.model_config.board_size != game.n:
             raise ValueError(f"{checkpoint} plays {self.network.model_config.board_size}x"
                              f"{self.network.model_config.board_size}, not {game.n}x{game.n}")
-        trained = self.network.metadata.get("config", {})
-        self.mcts_config = MCTSConfig(num_simulations=num_simulations, c_puct=trained.get("c_puct", 1.5),
-                                      margin_weight=trained.get("margin_weight", 0.0))
+        self.mcts_config = trained_mcts_config(self.network, num_simulations)
         self.search_actions = search_actions
         self.last_value = None
 
@@ -222,6 +221,16 @@ class AlphaZeroPlayer:
                                             np.array([mine], np.uint64), np.array([theirs], np.uint64))
         self.last_value = float(values[0])
         return int(actions[0])
+
+
+def trained_mcts_config(network, num_simulations):
+    """A noise-free search config with the c_puct and terminal scoring `network` (a loaded
+    NetworkWrapper) was trained with, read from its checkpoint's metadata."""
+    from mcts import MCTSConfig
+
+    trained = network.metadata.get("config", {})
+    return MCTSConfig(num_simulations=num_simulations, c_puct=trained.get("c_puct", 1.5),
+                      margin_weight=trained.get("margin_weight", 0.0))
 
 
 def make_player(spec: str, game, seed: int = 0, num_simulations: int = DEFAULT_SIMULATIONS):

@@ -19,12 +19,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from othello.OthelloGame import OthelloGame  # noqa: E402
-from othello.OthelloPlayers import DEFAULT_SIMULATIONS, PRETRAINED, GameAborted, HumanPlayer, make_player  # noqa: E402
+from othello.OthelloPlayers import DEFAULT_SIMULATIONS, PREVIOUS_BEST, GameAborted, HumanPlayer, make_player  # noqa: E402
 from othello.arena import arena, play_game  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
 
-
-PREVIOUS_BEST = PRETRAINED / "previous_best.pth.tar"
 
 
 @dataclass

@@ -103,14 +103,16 @@ class SparseAutoencoder(nn.Module):
             sparsity = (out.features * self.W_dec.norm(dim=1)).sum(dim=1).mean()
             parts["sparsity"] = sparsity
             return mse + lam * sparsity, parts
-        if dead_mask is None or not dead_mask.any():
+        if dead_mask is None:
             return mse, parts
-        k_aux = k_aux or min(2 * self.config.k, int(dead_mask.sum()))
+        # Branch-free, so that several SAEs can be trained as one vectorised batch (vmap): the
+        # k_aux largest pre-activations among dead latents (-inf elsewhere, which ReLU zeroes).
+        k_aux = k_aux or min(2 * self.config.k, self.config.n_features)
         dead_pre = out.pre_activations.masked_fill(~dead_mask, float("-inf"))
-        top = dead_pre.topk(min(k_aux, int(dead_mask.sum())), dim=1)
+        top = dead_pre.topk(k_aux, dim=1)
         aux_features = torch.zeros_like(dead_pre).scatter(1, top.indices, F.relu(top.values))
         aux_error = error.detach() - aux_features @ self.W_dec  # reconstruct the residual, no bias
-        aux = aux_error.pow(2).sum(dim=1).mean()
+        aux = aux_error.pow(2).sum(dim=1).mean() * dead_mask.any()  # no dead latent: no AuxK
         parts["aux"] = aux
         return mse + aux_coefficient * aux, parts
 

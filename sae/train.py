@@ -1,11 +1,21 @@
-"""Training loop of one SAE, with the schedule of Anthropic's April 2024 update: Adam
+"""Training loop for SAEs, with the schedule of Anthropic's April 2024 update: Adam
 (0.9, 0.999), lambda warmed up linearly over the first 5% of steps, learning rate decayed
 linearly to 0 over the last 20%, gradient norm clipped at 1. TopK SAEs keep unit-norm decoder
-rows and get the AuxK loss on latents that have not fired for `dead_after` inputs."""
+rows and get the AuxK loss on latents that have not fired for `dead_after` inputs.
+
+SAEs of one shape (the five L1 penalties of one width, say) train together: their parameters
+are stacked along a leading axis and `torch.func.vmap` runs the SAE's own forward and loss for
+all of them in one pass over each shared batch. Every SAE still gets exactly the update it
+would get alone (Adam is elementwise; the gradient clip is applied per SAE), so one SAE is
+just a group of one.
+"""
+import copy
 import time
 from dataclasses import asdict, dataclass
 
 import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
 from sae.model import SparseAutoencoder
@@ -24,11 +34,11 @@ class SAETrainConfig:
     lr_decay_fraction: float = 0.2
     """final share of the steps over which the learning rate falls linearly to 0"""
     max_grad_norm: float = 1.0
-    """gradient norm clip"""
+    """gradient norm clip, per SAE"""
     dead_after: int = 200_000
     """TopK: a latent is dead once it has not fired for this many inputs"""
     seed: int = 0
-    """seeds the initialisation and the batch order"""
+    """seeds the batch order"""
 
     def to_dict(self):
         return asdict(self)
@@ -48,33 +58,74 @@ def lr_at(step, steps, lr, decay_fraction):
     return lr * max(0.0, (steps - step) / (steps - decay_start))
 
 
-def train_sae(sae: SparseAutoencoder, activations, config: SAETrainConfig, progress=True):
-    """Train `sae` on raw activations (N, d_in) (float32, on the SAE's device); sets its input
-    scale first. Returns a record: seconds, final losses, activations per second."""
+def clip_grad_norm_per_model(stacked, max_norm):
+    """Clip the gradients of stacked parameters (leading axis = model) so that each model's
+    total gradient norm is at most `max_norm`, as torch.nn.utils.clip_grad_norm_ would do for
+    each model alone. Returns the norms before clipping, (G,)."""
+    norms = torch.stack([p.grad.flatten(1).pow(2).sum(dim=1) for p in stacked]).sum(dim=0).sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for p in stacked:
+        p.grad.mul_(scale.view(-1, *[1] * (p.dim() - 1)))
+    return norms
+
+
+class _TrainingLoss(nn.Module):
+    """The SAE's loss as a forward pass, so that functional_call can swap in stacked weights."""
+
+    def __init__(self, sae):
+        super().__init__()
+        self.sae = sae
+
+    def forward(self, x, l1_penalty, dead_mask):
+        out = self.sae(x)
+        loss, parts = self.sae.loss(x, out, l1_penalty=l1_penalty, dead_mask=dead_mask)
+        return loss, parts, (out.features > 0).any(dim=0)
+
+
+def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="sae"):
+    """Train SAEs with one config shape (same d_in, n_features, architecture) on the same raw
+    activations (N, d_in) (float32, on the SAEs' device); sets their input scale first.
+    Returns one record per SAE: train_seconds (the group's), final losses, activations/s."""
+    shapes = {(s.config.d_in, s.config.n_features, s.config.architecture, s.config.k) for s in saes}
+    if len(shapes) != 1:
+        raise ValueError(f"SAEs trained together must share their shape, got {sorted(shapes)}")
+    topk = saes[0].config.architecture == "topk"
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    sae.set_input_scale(activations[: min(len(activations), 65_536)])
-    optimizer = torch.optim.Adam(sae.parameters(), lr=config.lr, betas=(0.9, 0.999))
-    since_fired = torch.zeros(sae.config.n_features, device=activations.device)
+    for sae in saes:
+        sae.set_input_scale(activations[: min(len(activations), 65_536)])
+    params, buffers = stack_module_state([_TrainingLoss(sae) for sae in saes])  # {name: (G, ...)}
+    template = _TrainingLoss(copy.deepcopy(saes[0])).to("meta")
+    penalties = torch.tensor([s.config.l1_penalty for s in saes], device=activations.device)
+    batched_loss = vmap(lambda p, b, x, lam, dead: functional_call(template, (p, b), (x, lam, dead)),
+                        in_dims=(0, 0, None, 0, 0 if topk else None))
+    optimizer = torch.optim.Adam(params.values(), lr=config.lr, betas=(0.9, 0.999))
+    since_fired = torch.zeros(len(saes), saes[0].config.n_features, device=activations.device)
     start = time.perf_counter()
-    parts = {}
-    for step in tqdm(range(config.steps), desc="sae", disable=not progress, leave=False):
+    for step in tqdm(range(config.steps), desc=desc, disable=not progress, leave=False):
         index = torch.randint(0, len(activations), (config.batch_size,), generator=generator)
         x = activations[index.to(activations.device)]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.lr, config.lr_decay_fraction)
-        out = sae(x)
-        dead = since_fired >= config.dead_after if sae.config.architecture == "topk" else None
-        lam = l1_penalty_at(step, config.steps, sae.config.l1_penalty, config.l1_warmup_fraction)
-        loss, parts = sae.loss(x, out, l1_penalty=lam, dead_mask=dead)
+        lam = penalties * l1_penalty_at(step, config.steps, 1.0, config.l1_warmup_fraction)
+        dead = since_fired >= config.dead_after if topk else None
+        losses, parts, fired = batched_loss(params, buffers, x, lam, dead)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(sae.parameters(), config.max_grad_norm)
+        losses.sum().backward()
+        clip_grad_norm_per_model(list(params.values()), config.max_grad_norm)
         optimizer.step()
-        with torch.no_grad():
-            fired = (out.features > 0).any(dim=0)
-            since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + len(x))
-        if sae.config.architecture == "topk":
-            sae.normalize_decoder()
+        since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + len(x))
+        if topk:
+            with torch.no_grad():
+                params["sae.W_dec"].copy_(torch.nn.functional.normalize(params["sae.W_dec"], dim=-1))
     seconds = time.perf_counter() - start
-    return {"train_seconds": seconds, "activations_per_s": config.steps * config.batch_size / seconds,
-            **{f"final_{k}": v.item() for k, v in parts.items()}}
+    with torch.no_grad():
+        for g, sae in enumerate(saes):
+            for name, value in sae.named_parameters():
+                value.copy_(params[f"sae.{name}"][g])
+    return [{"train_seconds": seconds, "activations_per_s": len(saes) * config.steps * config.batch_size / seconds,
+             **{f"final_{k}": v[g].item() for k, v in parts.items()}} for g in range(len(saes))]
+
+
+def train_sae(sae: SparseAutoencoder, activations, config: SAETrainConfig, progress=True):
+    """Train one SAE (a group of one); returns its record."""
+    return train_saes([sae], activations, config, progress)[0]

@@ -34,3 +34,14 @@ def perft_reference():
     """The move-count table computed by independent move generators (a copy of the team's
     shared perft6.json)."""
     return json.loads((REPO / "tests" / "data" / "perft6.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_activations(tmp_path_factory):
+    """A small activation folder collected from the shipped model (a few seconds)."""
+    from othello.collect_activations import CollectConfig, collect
+
+    out = tmp_path_factory.mktemp("activations")
+    config = CollectConfig(positions=600, sims=4, batch_games=8, opponents="random,greedy", heldout_fraction=0.25,
+                           out=str(out), progress=False)
+    return out, collect(config)

@@ -1,11 +1,16 @@
-"""SAEs on synthetic data with planted sparse directions; schedules; metrics."""
+"""SAEs on synthetic data with planted sparse directions; schedules; metrics; fidelity."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sae.metrics import reconstruction_metrics
+from model import ModelConfig, OthelloNet
+from othello.bitboard import bitboard_rules
+from othello.OthelloGame import OthelloGame
+from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
 from sae.model import SAEConfig, SAEOutput, SparseAutoencoder
-from sae.train import SAETrainConfig, l1_penalty_at, lr_at, train_sae
+from sae.train import SAETrainConfig, clip_grad_norm_per_model, l1_penalty_at, lr_at, train_sae, train_saes
+from tests.conftest import random_positions
 
 
 def planted(n=20_000, d=24, n_true=32, active=3, seed=0):
@@ -43,21 +48,39 @@ def test_schedules():
     assert [lr_at(s, 100, 1e-3, 0.2) for s in (0, 79, 80, 90, 99)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-5])
 
 
-def test_gradients_are_clipped(monkeypatch):
-    norms = []
-    original = torch.nn.utils.clip_grad_norm_
+def test_gradients_are_clipped_per_model_as_clip_grad_norm_would():
+    grads = [torch.randn(3, 4, 5) * 10, torch.randn(3, 5) * 0.01]
+    grads[0][1] *= 1e-4  # model 1's gradient is already small: left alone
+    stacked = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    for p, g in zip(stacked, grads):
+        p.grad = g.clone()
+    clip_grad_norm_per_model(stacked, 1.0)
+    for model in range(3):
+        alone = [torch.zeros_like(g[model], requires_grad=True) for g in grads]
+        for p, g in zip(alone, grads):
+            p.grad = g[model].clone()
+        torch.nn.utils.clip_grad_norm_(alone, 1.0)
+        for p, q in zip(stacked, alone):
+            torch.testing.assert_close(p.grad[model], q.grad)
 
-    def spy(parameters, max_norm):
-        parameters = list(parameters)
-        total = original(parameters, max_norm)
-        norms.append(torch.norm(torch.stack([p.grad.norm() for p in parameters])).item())
-        return total
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
-    x = torch.randn(512, 8) * 100
-    train_sae(SparseAutoencoder(SAEConfig(d_in=8, n_features=16)), x, SAETrainConfig(steps=5, batch_size=64),
-              progress=False)
-    assert max(norms) <= 1.0 + 1e-4
+@pytest.mark.parametrize("architecture", ["l1", "topk"])
+def test_training_together_equals_training_alone(architecture):
+    x = torch.randn(2048, 8) * 3 + 1
+    config = SAETrainConfig(steps=40, batch_size=128, lr=3e-3, dead_after=256)
+
+    def fresh(penalty, seed):
+        torch.manual_seed(seed)
+        return SparseAutoencoder(SAEConfig(d_in=8, n_features=16, architecture=architecture, l1_penalty=penalty, k=3))
+
+    together = [fresh(1.0, 0), fresh(4.0, 1)]
+    records = train_saes(together, x, config, progress=False)
+    for sae, record, (penalty, seed) in zip(together, records, [(1.0, 0), (4.0, 1)]):
+        alone = fresh(penalty, seed)
+        alone_record = train_sae(alone, x, config, progress=False)
+        for name, value in alone.state_dict().items():
+            torch.testing.assert_close(sae.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+        assert record["final_mse"] == pytest.approx(alone_record["final_mse"], rel=1e-4)
 
 
 def test_input_scale_and_initialisation():
@@ -111,3 +134,33 @@ def test_bad_configs():
         SAEConfig(architecture="gated")
     with pytest.raises(ValueError, match="k must be"):
         SAEConfig(architecture="topk", n_features=8, k=9)
+
+
+def test_fidelity_of_a_perfect_and_of_a_mean_reconstruction():
+    torch.manual_seed(0)
+    model = OthelloNet(ModelConfig(width=16, depth=4)).eval()
+    game, rules = OthelloGame(6), bitboard_rules(6)
+    boards = np.stack([game.getCanonicalForm(b, p) for b, p in random_positions(game, 300)])
+    boards = boards[~rules.is_over(*rules.from_boards(boards))]
+    legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0)
+    with torch.no_grad():
+        x = model.residual_stream(torch.as_tensor(boards.reshape(len(boards), -1), dtype=torch.float32), 2)
+    mean = x.mean(dim=0)
+
+    class Reconstructs(torch.nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, chunk):
+            return SAEOutput(self.fn(chunk), None, None)
+
+    baseline = fidelity_baseline(model, x, legal, 2, mean)
+    assert baseline["ablation_kl_zero"] > 0 and baseline["ablation_kl_mean"] > 0
+    perfect = fidelity_metrics(model, Reconstructs(lambda c: c), x, legal, 2, baseline)
+    assert perfect["policy_kl"] == pytest.approx(0, abs=1e-6) and perfect["top1_agreement"] == 1
+    assert perfect["value_mse"] == pytest.approx(0, abs=1e-10) and perfect["fraction_recovered"] == pytest.approx(1)
+    as_mean = fidelity_metrics(model, Reconstructs(lambda c: mean.expand_as(c)), x, legal, 2, baseline)
+    assert as_mean["fraction_recovered"] == pytest.approx(0, abs=1e-5)
+    assert as_mean["fraction_recovered_zero"] == pytest.approx(
+        1 - baseline["ablation_kl_mean"] / baseline["ablation_kl_zero"], abs=1e-5)

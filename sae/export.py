@@ -1,0 +1,139 @@
+"""Export an SAE in SAELens's on-disk format (sae-lens >= 6), and read such an export back.
+
+A folder holds two files:
+    sae_weights.safetensors   W_enc (d_in, d_sae), b_enc (d_sae), W_dec (d_sae, d_in), b_dec (d_in), float32
+    cfg.json                  {"architecture": "standard" | "topk", "d_in", "d_sae", ["k",
+                               "rescale_acts_by_decoder_norm": false,] "dtype": "float32", "device": "cpu",
+                               "apply_b_dec_to_input": false, "normalize_activations": "none",
+                               "reshape_activations": "none", "metadata": {...}}
+SAELens's "standard" SAE is ReLU(x W_enc + b_enc) (our 'l1'); its "topk" keeps the k largest
+pre-activations and applies ReLU to them, as ours does. `SAE.load_from_disk(folder)` loads it.
+
+The weights work on RAW activations: our input scale s is folded in, since
+    (s x) W_enc + b_enc = x (s W_enc) + b_enc   and   (f W_dec + b_dec) / s = f (W_dec / s) + b_dec / s.
+b_dec is not subtracted from the input (apply_b_dec_to_input false), as in our encoder. The
+folded TopK decoder rows are no longer unit norm, which is harmless: SAELens only uses their
+norms when rescale_acts_by_decoder_norm is set, and we leave it false.
+
+metadata carries what SAELens reads (sae_lens_version >= 6, else it treats the config as a
+pre-6.0 one; model_name; hook_name), the folded scale, and the caller's training record.
+"""
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from sae.model import SAEConfig, SparseAutoencoder
+
+WEIGHTS_FILE = "sae_weights.safetensors"
+CONFIG_FILE = "cfg.json"
+SAELENS_VERSION = "6.0.0"  # the format version written, not an installed sae_lens
+MODEL_NAME = "othello-alphazero-6x6"
+ARCHITECTURES = {"l1": "standard", "topk": "topk"}  # ours -> SAELens's
+WEIGHT_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+
+def _replace_atomically(path, write):
+    """write(tmp_path), then rename over `path`, so a reader never sees a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def export_saelens(sae: SparseAutoencoder, folder, metadata=None):
+    """Write `sae` to `folder` (created if needed) in SAELens's format; returns the folder.
+
+    `metadata` (JSON-serialisable dict, e.g. the training record) is merged into cfg.json's
+    metadata; its 'layer' (default 2) names the hook."""
+    folder = Path(folder)
+    metadata = dict(metadata or {})
+    config = sae.config
+    s = sae.input_scale.detach().double().cpu()
+    weights = {  # folded in float64, stored in float32
+        "W_enc": sae.W_enc.detach().double().cpu() * s,
+        "b_enc": sae.b_enc.detach().double().cpu(),
+        "W_dec": sae.W_dec.detach().double().cpu() / s,
+        "b_dec": sae.b_dec.detach().double().cpu() / s,
+    }
+    weights = {name: w.float().contiguous() for name, w in weights.items()}
+    cfg = {
+        "architecture": ARCHITECTURES[config.architecture],
+        "d_in": config.d_in,
+        "d_sae": config.n_features,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": False,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {
+            "model_name": MODEL_NAME,
+            **metadata,
+            "sae_lens_version": SAELENS_VERSION,
+            "hook_name": f"blocks.{metadata.get('layer', 2)}.hook_resid_post",
+            "folded_input_scale": s.item(),
+        },
+    }
+    if config.architecture == "topk":
+        cfg |= {"k": config.k, "rescale_acts_by_decoder_norm": False}
+    text = json.dumps(cfg, indent=2)  # fails on unserialisable metadata before anything is written
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _replace_atomically(folder / WEIGHTS_FILE, lambda tmp: save_file(weights, str(tmp)))
+    _replace_atomically(folder / CONFIG_FILE, lambda tmp: tmp.write_text(text + "\n"))
+    return folder
+
+
+def load_saelens(folder) -> SparseAutoencoder:
+    """Read an export of `export_saelens` back, without sae_lens (input_scale 1: it is folded)."""
+    folder = Path(folder)
+
+    def invalid(problem):
+        return ValueError(f"{folder}: not a valid SAELens export: {problem}")
+
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise invalid(f"missing {name}")
+    try:
+        cfg = json.loads((folder / CONFIG_FILE).read_text())
+    except json.JSONDecodeError as e:
+        raise invalid(f"{CONFIG_FILE} is not JSON ({e})") from e
+    if not isinstance(cfg, dict):
+        raise invalid(f"{CONFIG_FILE} is not a JSON object")
+    ours = {v: k for k, v in ARCHITECTURES.items()}
+    if cfg.get("architecture") not in ours:
+        raise invalid(f"unknown architecture {cfg.get('architecture')!r} (expected one of {sorted(ours)})")
+    # anything else would change the maths that our SparseAutoencoder implements
+    expected = {"apply_b_dec_to_input": False, "normalize_activations": "none", "reshape_activations": "none"}
+    if cfg["architecture"] == "topk":
+        expected["rescale_acts_by_decoder_norm"] = False
+    for key, value in expected.items():
+        if cfg.get(key, value) != value:
+            raise invalid(f"{key} is {cfg[key]!r}, only {value!r} is supported")
+    try:
+        d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
+        k = int(cfg["k"]) if cfg["architecture"] == "topk" else SAEConfig.k
+    except (KeyError, TypeError, ValueError) as e:
+        raise invalid(f"{CONFIG_FILE} lacks a valid d_in, d_sae or k ({e!r})") from e
+
+    try:
+        weights = load_file(str(folder / WEIGHTS_FILE))
+    except (SafetensorError, OSError) as e:
+        raise invalid(f"cannot read {WEIGHTS_FILE} ({e})") from e
+    if sorted(weights) != sorted(WEIGHT_NAMES):
+        raise invalid(f"{WEIGHTS_FILE} holds {sorted(weights)}, expected {sorted(WEIGHT_NAMES)}")
+    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+    for name, shape in shapes.items():
+        if tuple(weights[name].shape) != shape:
+            raise invalid(f"{name} has shape {tuple(weights[name].shape)}, cfg.json implies {shape}")
+
+    try:
+        config = SAEConfig(d_in=d_in, n_features=d_sae, architecture=ours[cfg["architecture"]], k=k)
+    except ValueError as e:
+        raise invalid(str(e)) from e
+    sae = SparseAutoencoder(config)
+    sae.load_state_dict({**{n: w.float() for n, w in weights.items()}, "input_scale": torch.ones(())})
+    return sae

@@ -1,0 +1,92 @@
+"""train_sae.py end to end on a tiny activation set: records, exports, plots, resume, errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import train_sae
+from othello.OthelloPlayers import PREVIOUS_BEST
+from sae.activations import load_activations
+from sae.export import load_saelens
+from sae.metrics import reconstruction_metrics
+
+RECORD_KEYS = {"architecture", "l1_penalty", "k", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
+               "l0", "fve", "mse", "dead_fraction", "dense_fraction", "shrinkage", "policy_kl", "top1_agreement",
+               "value_mse", "fraction_recovered"}
+
+
+def run(activations, out, *extra):
+    train_sae.main(["--activations", str(activations), "--profile", "quick", "--steps", "30", "--batch-size", "64",
+                    "--l1-penalties", "1,3", "--n-features", "32,64", "--out-dir", str(out), "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def sweep(tiny_activations, tmp_path_factory):
+    out = tmp_path_factory.mktemp("saes")
+    # Width 64 trains one SAE at a time, width 32 as a group: both paths run.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
+        run(tiny_activations[0], out, "--topk-ks", "4")
+    return out, json.loads((out / "scaling.json").read_text())
+
+
+def test_every_sae_has_a_record_with_every_metric(sweep):
+    _, scaling = sweep
+    names = [r["name"] for r in scaling["records"]]
+    assert sorted(names) == sorted(["l1_lambda1_f32", "l1_lambda3_f32", "topk_k4_f32",
+                                    "l1_lambda1_f64", "l1_lambda3_f64", "topk_k4_f64"])
+    for record in scaling["records"]:
+        assert RECORD_KEYS <= set(record)
+        assert 0 <= record["dead_fraction"] <= 1 and 0 <= record["top1_agreement"] <= 1
+    assert len(scaling["checkpoint_sha256"]) == 64 and scaling["train_config"]["steps"] == 30
+    topk = [r for r in scaling["records"] if r["architecture"] == "topk"]
+    assert all(r["l0"] <= 4 for r in topk)
+
+
+def test_exports_reproduce_the_recorded_metrics(sweep, tiny_activations):
+    out, scaling = sweep
+    heldout = torch.from_numpy(np.array(load_activations(tiny_activations[0], "heldout", ["resid_2"])["resid_2"]))
+    for record in scaling["records"]:
+        sae = load_saelens(out / record["name"])  # raw-space weights, the scale folded in
+        metrics = reconstruction_metrics(sae, heldout)
+        assert metrics["fve"] == pytest.approx(record["fve"], abs=1e-4)
+        assert metrics["l0"] == pytest.approx(record["l0"], abs=1e-3)
+
+
+def test_plots_are_written(sweep):
+    out, _ = sweep
+    for name in ("scaling.png", "mse_vs_l0.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rerun_skips_finished_saes(sweep, tiny_activations, monkeypatch):
+    out, scaling = sweep
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished SAE was trained again")
+
+    monkeypatch.setattr(train_sae, "train_saes", no_training)
+    monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
+    run(tiny_activations[0], out, "--topk-ks", "4")
+    again = json.loads((out / "scaling.json").read_text())
+    assert again["records"] == scaling["records"]
+
+
+def test_activations_of_another_model_are_refused(tiny_activations, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        run(tiny_activations[0], tmp_path, "--checkpoint", str(PREVIOUS_BEST))
+    assert "another model" in str(exit.value)
+
+
+def test_missing_activations_name_the_command(tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        run(tmp_path / "none", tmp_path)
+    assert "collect_activations.py" in str(exit.value)
+
+
+@pytest.mark.parametrize("flags", [["--profile", "huge"], ["--n-features", "a,b"], ["--topk-ks", "300"]])
+def test_bad_flags_are_usage_errors(flags, capsys):
+    with pytest.raises(SystemExit) as exit:
+        train_sae.main(flags)
+    assert exit.value.code == 2

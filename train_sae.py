@@ -1,0 +1,286 @@
+"""Train sparse autoencoders on the layer-2 residual stream of the AlphaZero network (stage 3).
+
+    python train_sae.py                              # the 25-SAE sweep, CPU profile (~25 min on 2 cores)
+    python train_sae.py --profile quick              # the same pipeline in a few minutes
+    python train_sae.py --profile paper              # the original settings, for a GPU
+    python train_sae.py --l1-penalties 3 --n-features 1024          # one SAE
+    python train_sae.py --topk-ks 8,16,32 --l1-penalties ""         # TopK SAEs on the same data
+
+Reads the activations of othello/collect_activations.py. Writes one folder per SAE under
+--out-dir (SAELens's cfg.json + sae_weights.safetensors, and record.json, written last: its
+presence means the SAE is finished, and a rerun skips it), then scaling.json (one record per
+SAE, every metric measured on the held-out games) and the scaling plots. For the default grid
+these go to the top level (scaling.json, assets/); otherwise beside the SAEs.
+"""
+import json
+import os
+import sys
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from NetworkWrapper import CheckpointError, NetworkWrapper, default_device
+from othello.bitboard import bitboard_rules
+from othello.cli import parse_config
+from othello.OthelloPlayers import SHIPPED_MODEL
+from sae.activations import ActivationError, file_sha256, load_activations, resid_field
+from sae.export import export_saelens, load_saelens
+from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
+from sae.model import SAEConfig, SparseAutoencoder
+from sae.plots import plot_scaling
+from sae.train import SAETrainConfig, train_saes
+
+DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
+# Profiles: steps, batch size, learning rate, training activations (0: all), held-out positions evaluated.
+PROFILES = {
+    "quick": dict(steps=300, batch_size=512, lr=1e-3, max_activations=200_000, max_heldout=20_000),
+    "cpu": dict(steps=2400, batch_size=512, lr=5e-4, max_activations=0, max_heldout=100_000),
+    "paper": dict(steps=12_000, batch_size=16_384, lr=1e-4, max_activations=3_000_000, max_heldout=0),
+}
+# SAEs of one width train as one vectorised group up to this width; wider ones are faster one
+# at a time (benchmarks/bench_sae.py measures both).
+GROUP_MAX_FEATURES = 1024
+# Keys of an SAE's record.json that say what it was trained on and with (checked on resume);
+# scaling.json states them once rather than per record.
+RUN_KEYS = ("sae_config", "train_config", "activations", "checkpoint_sha256", "train_activations", "heldout_positions")
+
+
+@dataclass
+class SweepConfig:
+    """Train a sweep of sparse autoencoders on collected residual-stream activations."""
+
+    activations: str = "runs/activations"
+    """folder written by othello/collect_activations.py"""
+    checkpoint: str = str(SHIPPED_MODEL)
+    """the model the activations came from (spliced into for the fidelity metrics)"""
+    layer: int = 2
+    """residual-stream layer the SAEs read"""
+    profile: str = "cpu"
+    """quick (minutes), cpu (the default sweep, ~25 min on 2 cores) or paper (the original
+    settings: batch 16384, lr 1e-4, 12000 steps, 3M activations; for a GPU)"""
+    l1_penalties: str = DEFAULT_PENALTIES
+    """comma-separated lambdas of the L1 SAEs (empty: none)"""
+    n_features: str = DEFAULT_WIDTHS
+    """comma-separated dictionary sizes"""
+    topk_ks: str = ""
+    """comma-separated k of TopK SAEs to train at every width as well (e.g. 8,16,32)"""
+    steps: int = 0
+    """optimiser steps per SAE (0: the profile's)"""
+    batch_size: int = 0
+    """activations per step (0: the profile's)"""
+    lr: float = 0.0
+    """peak learning rate (0: the profile's)"""
+    max_activations: int = -1
+    """training activations used, a random subset (0: all; -1: the profile's)"""
+    seed: int = 0
+    """seeds the initialisations, the batch order and the subsets"""
+    out_dir: str = "runs/saes"
+    """one folder per SAE goes here"""
+    scaling: str = ""
+    """where scaling.json goes (default: the top level for the default grid, else --out-dir)"""
+    assets: str = ""
+    """where the plots go (default: assets/ for the default grid, else --out-dir)"""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)"""
+    wandb: bool = False
+    """log each SAE's record to Weights & Biases (needs `pip install wandb`)"""
+    progress: bool = True
+    """tqdm progress bars"""
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise ValueError(f"--profile must be one of {', '.join(PROFILES)}, got '{self.profile}'")
+        try:
+            self.penalty_list = [float(v) for v in self.l1_penalties.split(",") if v.strip()]
+            self.width_list = [int(v) for v in self.n_features.split(",") if v.strip()]
+            self.k_list = [int(v) for v in self.topk_ks.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError("--l1-penalties, --n-features and --topk-ks take comma-separated numbers, "
+                             "as in --n-features 256,1024") from None
+        if not self.width_list or not (self.penalty_list or self.k_list):
+            raise ValueError("nothing to train: give --n-features and --l1-penalties or --topk-ks")
+        if any(k > n for k in self.k_list for n in self.width_list):
+            raise ValueError("every --topk-ks value must be at most every --n-features value")
+        if min(self.penalty_list + self.k_list + self.width_list) <= 0:
+            raise ValueError("penalties, k and widths must be positive")
+
+    @property
+    def default_grid(self):
+        return self.l1_penalties == DEFAULT_PENALTIES and self.n_features == DEFAULT_WIDTHS and not self.k_list
+
+    def train_config(self):
+        profile = PROFILES[self.profile]
+        return SAETrainConfig(steps=self.steps or profile["steps"], batch_size=self.batch_size or profile["batch_size"],
+                              lr=self.lr or profile["lr"], seed=self.seed)
+
+    def max_train(self):
+        return PROFILES[self.profile]["max_activations"] if self.max_activations < 0 else self.max_activations
+
+    def sae_configs(self, d_in):
+        """(name, SAEConfig) of every SAE in the sweep, grouped by shape (a group per width)."""
+        groups = []
+        for width in self.width_list:
+            if self.penalty_list:
+                groups.append([(f"l1_lambda{p:g}_f{width}", SAEConfig(d_in, width, "l1", l1_penalty=p))
+                               for p in self.penalty_list])
+            for k in self.k_list:
+                groups.append([(f"topk_k{k}_f{width}", SAEConfig(d_in, width, "topk", k=k))])
+        return groups
+
+
+class SweepData:
+    """Training activations, and the held-out set with everything the metrics need."""
+
+    def __init__(self, config: SweepConfig, device):
+        sha256 = file_sha256(config.checkpoint)
+        field = resid_field(config.layer)
+        rng = np.random.default_rng(config.seed)
+        train = load_activations(config.activations, "train", [field], checkpoint_sha256=sha256)[field]
+        heldout = load_activations(config.activations, "heldout", [field, "boards"], checkpoint_sha256=sha256)
+        rows = subset(len(train), config.max_train(), rng)
+        held_rows = subset(len(heldout[field]), PROFILES[config.profile]["max_heldout"], rng)
+        self.train = torch.from_numpy(np.asarray(train[rows])).to(device)
+        self.heldout = torch.from_numpy(np.asarray(heldout[field][held_rows])).to(device)
+        boards = np.asarray(heldout["boards"][held_rows])
+        rules = bitboard_rules(int(round(boards.shape[1] ** 0.5)))
+        self.legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0).to(device)
+        self.mean = self.train.mean(dim=0)
+        self.checkpoint_sha256 = sha256
+        self.source = {"activations": config.activations, "checkpoint_sha256": sha256, "layer": config.layer,
+                       "train_activations": len(self.train), "heldout_positions": len(self.heldout)}
+
+
+def subset(count, limit, rng):
+    """Sorted random rows, `limit` of `count` (all when limit is 0 or not smaller)."""
+    if not limit or limit >= count:
+        return np.arange(count)
+    return np.sort(rng.choice(count, size=limit, replace=False))
+
+
+def evaluate(sae, network, data, layer, baseline):
+    """Every held-out metric of one SAE, in raw activation space."""
+    metrics = reconstruction_metrics(sae, data.heldout)
+    metrics.update(fidelity_metrics(network.net, sae, data.heldout, data.legal, layer, baseline))
+    with torch.no_grad():
+        losses = [sae.loss(chunk, sae(chunk))[0].item() * len(chunk) for chunk in data.heldout.split(8192)]
+    metrics["loss"] = sum(losses) / len(data.heldout)
+    return metrics
+
+
+def finished_record(folder, expected):
+    """The record of an SAE trained before with the same settings, else None."""
+    path = folder / "record.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return record if all(record.get(k) == v for k, v in expected.items()) else None
+
+
+def write_json(path, obj):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def run_sweep(config: SweepConfig, command="train_sae.py"):
+    """Train (or reuse) every SAE of the sweep, evaluate, export; returns scaling.json's dict."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = default_device()
+    network = NetworkWrapper.load_checkpoint(config.checkpoint, device)
+    data = SweepData(config, device)
+    baseline = fidelity_baseline(network.net, data.heldout, data.legal, config.layer, data.mean)
+    train_config = config.train_config()
+    out_dir = Path(config.out_dir)
+    run = start_wandb(config) if config.wandb else None
+    records = []
+    groups = config.sae_configs(data.train.shape[1])
+    bar = tqdm(total=sum(map(len, groups)), desc="sweep", unit="sae", disable=not config.progress)
+    for group in groups:
+        expected = [{"sae_config": c.to_dict(), "train_config": train_config.to_dict(), **data.source}
+                    for _, c in group]
+        done = [finished_record(out_dir / name, e) for (name, _), e in zip(group, expected)]
+        todo = [i for i, record in enumerate(done) if record is None]
+        width = group[0][1].n_features
+        together = [todo] if width <= GROUP_MAX_FEATURES else [[i] for i in todo]
+        for indices in [i for i in together if i]:
+            saes = [new_sae(group[i], config.seed, device) for i in indices]
+            train_records = train_saes(saes, data.train, train_config, config.progress,
+                                       desc=f"{width} features")
+            for i, sae, train_record in zip(indices, saes, train_records):
+                name, sae_config = group[i]
+                record = {"name": name, **sae_record_keys(sae_config, train_config, config.layer),
+                          **train_record, **evaluate(sae, network, data, config.layer, baseline), **expected[i]}
+                export_saelens(sae, out_dir / name, metadata={"layer": config.layer, "record": record})
+                write_json(out_dir / name / "record.json", record)  # last: marks the SAE finished
+                done[i] = record
+                if run:
+                    run.log({k: v for k, v in record.items() if isinstance(v, (int, float))})
+        records += done
+        bar.update(len(group))
+    bar.close()
+    scaling = {"command": command, "config": {k: v for k, v in asdict(config).items()},
+               "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
+               **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
+               "ablation_kl_zero": baseline["ablation_kl_zero"],
+               "records": [{k: v for k, v in r.items() if k not in RUN_KEYS} for r in records]}
+    if run:
+        run.finish()
+    return scaling
+
+
+def new_sae(named_config, seed, device):
+    """A freshly initialised SAE, seeded by its name: the same whether it trains alone or in a
+    group, in a full sweep or a resumed one."""
+    name, sae_config = named_config
+    torch.manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+    return SparseAutoencoder(sae_config).to(device)
+
+
+def sae_record_keys(sae_config, train_config, layer):
+    return {"architecture": sae_config.architecture, "n_features": sae_config.n_features,
+            "l1_penalty": sae_config.l1_penalty if sae_config.architecture == "l1" else None,
+            "k": sae_config.k if sae_config.architecture == "topk" else None, "layer": layer,
+            "steps": train_config.steps, "batch_size": train_config.batch_size, "lr": train_config.lr}
+
+
+def start_wandb(config):
+    try:
+        import wandb
+    except ImportError:
+        print("warning: --wandb given but wandb is not installed (pip install wandb); logging locally only")
+        return None
+    return wandb.init(project="alphazero-othello-sae", name=f"sae-{config.profile}", config=asdict(config))
+
+
+def main(argv=None):
+    config = parse_config(SweepConfig, argv)
+    start = time.perf_counter()
+    command = " ".join(["python", "train_sae.py", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        scaling = run_sweep(config, command)
+    except (ActivationError, CheckpointError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    scaling_path = Path(config.scaling or ("scaling.json" if config.default_grid else Path(config.out_dir) / "scaling.json"))
+    write_json(scaling_path, scaling)
+    plots = plot_scaling(scaling["records"], config.assets or ("assets" if config.default_grid else config.out_dir))
+    print(f"{'name':<22}{'L0':>8}{'FVE':>8}{'MSE':>9}{'dead':>7}{'KL':>8}{'top-1':>7}{'recovered':>10}")
+    for r in scaling["records"]:
+        print(f"{r['name']:<22}{r['l0']:>8.1f}{r['fve']:>8.3f}{r['mse']:>9.4f}{r['dead_fraction']:>7.1%}"
+              f"{r['policy_kl']:>8.4f}{r['top1_agreement']:>7.1%}{r['fraction_recovered']:>10.1%}")
+    print(f"{len(scaling['records'])} SAEs in {time.perf_counter() - start:.0f}s -> {config.out_dir}, "
+          f"{scaling_path}, {', '.join(map(str, plots))}")
+
+
+if __name__ == "__main__":
+    main()
