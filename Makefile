@@ -1,13 +1,16 @@
-# `make` sets up .venv and runs the main job; `make test` sets up and runs the tests.
+# `make` sets up .venv and runs the whole pipeline from scratch (about an hour on 2 cores):
+# AlphaZero, a match, activation collection, the 25-SAE sweep. `make quick`: the same in
+# minutes, at toy sizes, under runs/quick. `make test` sets up and runs the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
 RUN := runs/alphazero
+QUICK := runs/quick
 
-.PHONY: all alphazero match test bench clean
+.PHONY: all alphazero match activations saes quick test test-saelens bench clean
 
-all: alphazero match
+all: alphazero match activations saes
 
 # Trains from scratch, or continues the run in $(RUN) (a finished run returns at once).
 alphazero: $(VENV)/.installed
@@ -16,12 +19,33 @@ alphazero: $(VENV)/.installed
 match: $(VENV)/.installed
 	$(BIN)/python othello/play.py --games 20 --player $(RUN)/best.pth.tar --opponent alphabeta:4
 
+activations: $(VENV)/.installed
+	$(BIN)/python othello/collect_activations.py --checkpoint $(RUN)/best.pth.tar --previous $(RUN)/previous_best.pth.tar
+
+# Resumes: SAEs already trained with the same settings are kept.
+saes: $(VENV)/.installed
+	$(BIN)/python train_sae.py --checkpoint $(RUN)/best.pth.tar
+
+quick: $(VENV)/.installed
+	$(BIN)/python train_alphazero.py --name quick --iterations 3 --games-per-iteration 128 --batch-games 128 \
+		--num-simulations 16 --arena-games 10 --eval-games 10 $$([ -f $(QUICK)/resume.pt ] && echo --resume)
+	$(BIN)/python othello/collect_activations.py --checkpoint $(QUICK)/best.pth.tar --opponents random,greedy \
+		--positions 50000 --sims 16 --out $(QUICK)/activations
+	$(BIN)/python train_sae.py --profile quick --checkpoint $(QUICK)/best.pth.tar --activations $(QUICK)/activations \
+		--out-dir $(QUICK)/saes --scaling $(QUICK)/scaling.json --assets $(QUICK)
+
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# The SAELens round trip: installs sae-lens (large: ~100 packages) into .venv first.
+test-saelens: $(VENV)/.installed-dev
+	$(BIN)/pip install sae-lens
+	$(BIN)/python -m pytest -q tests/test_export.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_mcts.py
+	$(BIN)/python benchmarks/bench_sae.py
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

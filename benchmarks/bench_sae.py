@@ -1,0 +1,93 @@
+"""SAE training speed against the machine's fp32 matmul throughput, measured in one run.
+
+Prints (1) the matmul peak: the best of a square 2048^3 product and the SAE's own encoder
+shape; (2) the training throughput of a 4096-feature L1 SAE (activations per second, and the
+FLOP rate it implies: 10 * d_in * n_features per activation per step: two forward matmuls,
+three backward, no gradient for the input); (3) for each width, the five L1 penalties
+trained one at a time against together as one vectorised group (train_saes).
+
+    python benchmarks/bench_sae.py [--steps 40] [--threads 2]
+"""
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from othello.cli import parse_config  # noqa: E402
+from sae.model import SAEConfig, SparseAutoencoder  # noqa: E402
+from sae.train import SAETrainConfig, train_sae, train_saes  # noqa: E402
+
+
+@dataclass
+class BenchConfig:
+    """Measure SAE training throughput against the fp32 matmul peak."""
+
+    steps: int = 40
+    """optimiser steps per measurement"""
+    widths: str = "256,1024,4096"
+    """widths compared one at a time against as a group"""
+    group_batch_size: int = 512
+    """batch size of the group comparison (the default CPU profile's)"""
+    threads: int = 2
+    """torch CPU threads"""
+
+
+def matmul_gflops(m, k, n, device, repeats=10):
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    for _ in range(3):
+        a @ b
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * m * k * n * repeats / (time.perf_counter() - start) / 1e9
+
+
+def synchronize(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    config = parse_config(BenchConfig, argv)
+    torch.set_num_threads(config.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    d = 256
+    x = torch.randn(200_000, d, device=device) * 2 + 1
+    peak = max(matmul_gflops(2048, 2048, 2048, device), matmul_gflops(4096, d, 4096, device))
+    print(f"device {device}, {config.threads} torch threads; fp32 matmul peak {peak:,.0f} GFLOP/s")
+
+    for batch in (4096, config.group_batch_size):
+        sae = SparseAutoencoder(SAEConfig(d, 4096)).to(device)
+        train = SAETrainConfig(steps=config.steps, batch_size=batch)
+        train_sae(sae, x, SAETrainConfig(steps=3, batch_size=batch), progress=False)  # warm-up
+        seconds = timed(lambda: train_sae(sae, x, train, progress=False))
+        rate = config.steps * batch / seconds
+        gflops = rate * 10 * d * 4096 / 1e9
+        print(f"4096-feature L1 SAE, batch {batch:>5}: {rate:>9,.0f} activations/s = {gflops:,.0f} GFLOP/s "
+              f"= {gflops / peak:.0%} of the matmul peak")
+
+    print(f"five L1 penalties, batch {config.group_batch_size}: one at a time vs as one group")
+    train = SAETrainConfig(steps=config.steps, batch_size=config.group_batch_size)
+    for width in [int(w) for w in config.widths.split(",")]:
+        def fresh():
+            return [SparseAutoencoder(SAEConfig(d, width, l1_penalty=p)).to(device) for p in range(1, 6)]
+
+        alone = timed(lambda: [train_sae(sae, x, train, progress=False) for sae in fresh()])
+        together = timed(lambda: train_saes(fresh(), x, train, progress=False))
+        print(f"  {width:>5} features: {alone:6.2f} s vs {together:6.2f} s  ({alone / together:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

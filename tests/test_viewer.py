@@ -1,0 +1,159 @@
+"""The viewer in a real headless Chromium, served by http.server as a user would serve it.
+
+Needs Debian's chromium and chromium-driver and the selenium package (.ci/run installs them);
+without them the tests skip, unless REQUIRE_BROWSER=1 (CI) makes that a failure.
+"""
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sae.activations import load_activations
+from sae.export import export_saelens
+from sae.model import SAEConfig, SparseAutoencoder
+from tests.conftest import REPO
+from vis import generate_vis_data
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+PAGE_FILES = ("index.html", "app.js", "style.css")
+
+
+def browser_missing():
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed"
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        return "Debian's chromium and chromium-driver are not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--window-size=1400,1800",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    browser.set_page_load_timeout(30)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="module")
+def site(tiny_activations, tmp_path_factory):
+    """The page files plus viewer data for two small SAEs, in a fresh folder."""
+    root = tmp_path_factory.mktemp("site")
+    for name in PAGE_FILES:
+        shutil.copy(REPO / "vis" / name, root / name)
+    x = torch.from_numpy(np.array(load_activations(tiny_activations[0], "train", ["resid_2"])["resid_2"]))
+    folders = []
+    for penalty, width in ((3.0, 32), (3.0, 64)):
+        torch.manual_seed(width)
+        sae = SparseAutoencoder(SAEConfig(n_features=width, l1_penalty=penalty))
+        sae.set_input_scale(x)
+        folder = root.parent / f"{root.name}-sae-{width}"
+        export_saelens(sae, folder)
+        (folder / "record.json").write_text(json.dumps({"architecture": "l1", "l1_penalty": penalty,
+                                                        "n_features": width, "l0": 10.0, "fve": 0.5}))
+        folders.append(str(folder))
+    generate_vis_data.main(["--saes", ",".join(folders), "--activations", str(tiny_activations[0]),
+                            "--out", str(root / "data"), "--no-progress"])
+    return root
+
+
+def serve(folder):
+    """http.server on 127.0.0.1, as the README says; returns (server, base URL)."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def wait_for(driver, css, count=1, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = driver.find_elements("css selector", css)
+        if len(found) >= count and all(e.is_displayed() for e in found[:count]):
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"no {count} visible '{css}' within {timeout}s; page says: "
+                         f"{driver.find_element('tag name', 'body').text[:500]}")
+
+
+def requested_urls(driver):
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def test_browse_features(driver, site, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    server, base = serve(site)
+    try:
+        driver.get_log("browser"), driver.get_log("performance")  # start clean
+        driver.get(f"{base}/index.html")
+        wait_for(driver, "[data-testid=board]", 6)
+        width = Select(driver.find_element("css selector", "[data-testid=sae-width]"))
+        assert sorted(o.text for o in width.options) == ["32", "64"]
+        width.select_by_visible_text("64")
+        wait_for(driver, "[data-testid=board]", 6)
+        assert "of 64 features alive" in driver.find_element("css selector", "[data-testid=sae-summary]").text
+        first = driver.find_element("css selector", "[data-testid=feature-picker]").get_attribute("value")
+        driver.find_element("css selector", "[data-testid=next]").click()
+        assert driver.find_element("css selector", "[data-testid=feature-picker]").get_attribute("value") != first
+        boards = wait_for(driver, "[data-testid=samples] [data-testid=board]", 6)
+        assert len(boards[0].find_elements("css selector", ".square")) == 36
+        assert driver.find_elements("css selector", "[data-testid=samples] [data-testid^=overlay-]")
+        assert driver.find_elements("css selector", "[data-testid=histogram] rect")
+        assert "Value effect" in driver.find_element("css selector", "[data-testid=value-effect]").text
+        driver.find_element("css selector", "[data-testid=tab-bands]").click()
+        wait_for(driver, ".band-title")
+        driver.save_screenshot(str(tmp_path / "viewer.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        outside = [u for u in requested_urls(driver) if not u.startswith((base, "data:"))]
+        assert not outside, outside
+    finally:
+        server.shutdown()
+
+
+def test_missing_data_page_says_what_to_run(driver, tmp_path):
+    for name in PAGE_FILES:
+        shutil.copy(REPO / "vis" / name, tmp_path / name)
+    server, base = serve(tmp_path)
+    try:
+        driver.get(f"{base}/index.html")
+        (error,) = wait_for(driver, "[data-testid=error]")
+        assert "generate_vis_data.py" in error.text and "data/index.json" in error.text
+        assert not driver.find_element("css selector", "[data-testid=feature]").is_displayed()
+    finally:
+        server.shutdown()

@@ -1,0 +1,104 @@
+"""vis/generate_vis_data.py on a tiny SAE: every number the viewer shows, recomputed."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from NetworkWrapper import NetworkWrapper
+from othello.bitboard import bitboard_rules
+from othello.OthelloPlayers import SHIPPED_MODEL
+from sae.activations import load_activations
+from sae.export import export_saelens, load_saelens
+from sae.model import SAEConfig, SparseAutoencoder
+from vis import generate_vis_data
+
+RULES = bitboard_rules(6)
+
+
+@pytest.fixture(scope="module")
+def vis_data(tiny_activations, tmp_path_factory):
+    """A random SAE over the tiny activations, exported and turned into viewer data."""
+    root = tmp_path_factory.mktemp("vis")
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(SAEConfig(n_features=48))
+    sae.b_enc.data[:4] = -1e3  # dead features
+    x = torch.from_numpy(np.array(load_activations(tiny_activations[0], "train", ["resid_2"])["resid_2"]))
+    sae.set_input_scale(x)
+    export_saelens(sae, root / "tiny_sae", {"record": {}})
+    (root / "tiny_sae" / "record.json").write_text(json.dumps({"architecture": "l1", "l1_penalty": 3.0,
+                                                               "n_features": 48, "fve": 0.5}))
+    generate_vis_data.main(["--saes", str(root / "tiny_sae"), "--activations", str(tiny_activations[0]),
+                            "--out", str(root / "data"), "--top", "6", "--random", "6", "--no-progress"])
+    heldout = load_activations(tiny_activations[0], "heldout", ["resid_2", "boards"])
+    data = json.loads((root / "data" / "tiny_sae.json").read_text())
+    index = json.loads((root / "data" / "index.json").read_text())
+    with torch.no_grad():
+        features = load_saelens(root / "tiny_sae").encode(torch.from_numpy(np.array(heldout["resid_2"])))
+    return data, index, features, np.array(heldout["boards"]), load_saelens(root / "tiny_sae")
+
+
+def test_index_lists_the_sae_with_its_metrics(vis_data):
+    data, index, *_ = vis_data
+    (entry,) = index["saes"]
+    assert entry["file"] == "tiny_sae.json" and entry["n_features"] == 48 and entry["fve"] == 0.5
+    assert entry["alive_features"] == sum(f["frequency"] > 0 for f in data["features"])
+
+
+def test_frequencies_examples_and_histograms_match_the_activations(vis_data):
+    data, _, features, boards, _ = vis_data
+    assert len(data["features"]) == 48 and data["features"][0] == {"id": 0, "frequency": 0}
+    for feature in data["features"]:
+        column = features[:, feature["id"]]
+        firing = int((column > 0).sum())
+        assert feature["frequency"] == pytest.approx(firing / len(column), abs=1e-6)
+        if not firing:
+            continue
+        tops = [activation for _, activation in feature["top"]]
+        expected = column.sort(descending=True).values[:min(6, firing)]
+        np.testing.assert_allclose(tops, expected.numpy(), atol=2e-3)
+        assert sum(feature["histogram"]) == firing
+        assert len(feature["random"]) == min(6, firing)
+        for board_index, activation in feature["top"] + feature["random"] + sum(feature["bands"], []):
+            assert activation > 0
+            text = data["boards"][board_index]
+            assert len(text) == 36 and set(text) <= set("xo*.")
+
+
+def test_boards_are_stored_once_and_show_legal_moves(vis_data):
+    data, *_ = vis_data
+    assert len(set(data["boards"])) == len(data["boards"])
+    for text in data["boards"]:
+        board = np.array([{"x": 1, "o": -1}.get(c, 0) for c in text])
+        legal = RULES.action_mask(*RULES.from_boards(board[None]))[0]
+        assert [c == "*" for c in text] == list(legal[:36] > 0)
+    referenced = {b for f in data["features"] if f["frequency"]
+                  for b, _ in f["top"] + f["random"] + sum(f["bands"], [])}
+    assert referenced == set(range(len(data["boards"])))  # only boards that are used
+
+
+def test_heat_maps_are_differences_of_distributions(vis_data):
+    data, _, features, boards, _ = vis_data
+    feature = next(f for f in data["features"] if f["frequency"] > 0.1)
+    heat = feature["heat"]
+    np.testing.assert_allclose(np.add(np.add(heat["mine"], heat["theirs"]), heat["empty"]), 0, atol=0.01)
+    fires = (features[:, feature["id"]] > 0).numpy()
+    expected_mine = (boards[fires] == 1).mean(axis=0) - (boards == 1).mean(axis=0)
+    np.testing.assert_allclose(heat["mine"], expected_mine, atol=2e-3)
+
+
+def test_move_and_value_effects_are_the_direct_path(vis_data):
+    data, _, _, _, sae = vis_data
+    net = NetworkWrapper.load_checkpoint(SHIPPED_MODEL, "cpu").net
+    feature = next(f for f in data["features"] if f["frequency"] > 0)
+    direction = sae.W_dec[feature["id"]].detach()
+    logits = (net.policy_head.weight @ direction).detach()
+    assert feature["promotes"][0][0] == int(logits.argmax())
+    assert feature["suppresses"][0][0] == int(logits.argmin())
+    assert feature["value"] == pytest.approx(float(net.value_head.weight[0] @ direction), abs=1e-3)
+
+
+def test_missing_saes_are_explained(tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        generate_vis_data.main(["--sae-dir", str(tmp_path), "--out", str(tmp_path / "data"), "--no-progress"])
+    assert "train_sae.py" in str(exit.value)

@@ -1,0 +1,278 @@
+// The feature viewer: reads data/index.json and one data/<sae>.json (vis/generate_vis_data.py
+// documents the format), and draws one feature at a time. No libraries, no outside requests.
+"use strict";
+
+const GENERATE = "python vis/generate_vis_data.py";
+const COLUMNS = "abcdef";
+const state = { index: null, sae: null, order: [], feature: null, samples: "top" };
+const $ = (id) => document.getElementById(id);
+
+function fail(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = false;
+  $("controls").hidden = true;
+  $("feature").hidden = true;
+}
+
+async function loadJSON(url, missingHint) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(`Could not fetch ${url} (${error.message}). Serve this folder with ` +
+                    "`cd vis && python -m http.server --bind 127.0.0.1 8000` rather than opening the file directly.");
+  }
+  if (!response.ok) throw new Error(`${url} is missing (HTTP ${response.status}). ${missingHint}`);
+  try {
+    return await response.json();
+  } catch (error) {
+    throw new Error(`${url} is not valid JSON (${error.message}): it is damaged. ${missingHint}`);
+  }
+}
+
+function kindLabel(sae) {
+  return sae.architecture === "topk" ? `TopK, k = ${sae.k}` : `L1, lambda = ${sae.l1_penalty}`;
+}
+
+function fillSelect(select, values, selected) {
+  select.replaceChildren(...values.map((v) => new Option(v, v, false, v === selected)));
+}
+
+function pickerChanged() {
+  const kind = $("sae-kind").value;
+  const widths = state.index.saes.filter((s) => kindLabel(s) === kind).map((s) => String(s.n_features));
+  const width = widths.includes($("sae-width").value) ? $("sae-width").value : widths[0];
+  fillSelect($("sae-width"), widths, width);
+  const sae = state.index.saes.find((s) => kindLabel(s) === kind && String(s.n_features) === width);
+  openSAE(sae.name, null);
+}
+
+async function openSAE(name, featureId) {
+  const entry = state.index.saes.find((s) => s.name === name) || state.index.saes[0];
+  const hint = `Regenerate the viewer data with \`${GENERATE}\`.`;
+  let data;
+  try {
+    data = await loadJSON(`data/${entry.file}`, hint);
+  } catch (error) {
+    return fail(error.message);
+  }
+  if (!Array.isArray(data.features) || !Array.isArray(data.boards)) {
+    return fail(`data/${entry.file} lacks its "features" or "boards": it is damaged. ${hint}`);
+  }
+  state.sae = data;
+  fillSelect($("sae-kind"), [...new Set(state.index.saes.map(kindLabel))], kindLabel(entry));
+  fillSelect($("sae-width"), state.index.saes.filter((s) => kindLabel(s) === kindLabel(entry))
+    .map((s) => String(s.n_features)), String(entry.n_features));
+  const m = data.sae;
+  const pct = (v) => (v == null ? "?" : `${(100 * v).toFixed(1)}%`);
+  $("sae-summary").textContent = `${entry.alive_features} of ${m.n_features} features alive · L0 ${m.l0?.toFixed(1)} · ` +
+    `variance explained ${pct(m.fve)} · policy KL ${m.policy_kl?.toFixed(3)} · top-1 move kept ${pct(m.top1_agreement)} · ` +
+    `${m.positions_scanned.toLocaleString()} held-out positions`;
+  $("controls").hidden = false;
+  reorder();
+  const alive = state.order.length ? state.order[0] : 0;
+  showFeature(featureId != null && data.features[featureId] ? featureId : alive);
+}
+
+function reorder() {
+  const lo = Number($("min-freq").value) / 100, hi = Number($("max-freq").value) / 100;
+  const alive = state.sae.features.filter((f) => f.frequency > 0 && f.frequency >= lo && f.frequency <= hi);
+  const sort = $("sort").value;
+  if (sort === "freq-desc") alive.sort((a, b) => b.frequency - a.frequency);
+  if (sort === "freq-asc") alive.sort((a, b) => a.frequency - b.frequency);
+  state.order = alive.map((f) => f.id);
+}
+
+function step(delta) {
+  if (!state.order.length) return;
+  const at = state.order.indexOf(state.feature);
+  const next = at < 0 ? 0 : (at + delta + state.order.length) % state.order.length;
+  showFeature(state.order[next]);
+}
+
+function square(content, className) {
+  const el = document.createElement("div");
+  el.className = `square ${className || ""}`;
+  if (content) el.append(content);
+  return el;
+}
+
+function grid(cellFor, className, testid) {
+  const board = document.createElement("div");
+  board.className = `board ${className || ""}`;
+  if (testid) board.dataset.testid = testid;
+  board.append(Object.assign(document.createElement("div"), { className: "label" }));
+  for (const c of COLUMNS) board.append(Object.assign(document.createElement("div"), { className: "label", textContent: c }));
+  for (let row = 0; row < 6; row++) {
+    board.append(Object.assign(document.createElement("div"), { className: "label", textContent: row + 1 }));
+    for (let col = 0; col < 6; col++) board.append(cellFor(6 * row + col));
+  }
+  return board;
+}
+
+function drawBoard(text, overlay) {
+  return grid((i) => {
+    const ch = text[i];
+    const piece = ch === "x" || ch === "o" ? Object.assign(document.createElement("span"),
+      { className: `disc ${ch === "x" ? "mine" : "theirs"}` }) : null;
+    const dot = ch === "*" ? Object.assign(document.createElement("span"), { className: "legal-dot" }) : null;
+    const mark = overlay.promoted.has(i) ? "promoted" : overlay.suppressed.has(i) ? "suppressed" : "";
+    const cell = square(piece || dot, mark);
+    if (mark) cell.dataset.testid = `overlay-${mark}`;
+    return cell;
+  }, "", "board");
+}
+
+function colour(value, scale, positive, negative) {
+  const t = Math.min(1, Math.abs(value) / (scale || 1));
+  const [r, g, b] = value >= 0 ? positive : negative;
+  return `rgba(${r}, ${g}, ${b}, ${t.toFixed(3)})`;
+}
+
+function squareName(action) {
+  return action === 36 ? "pass" : `${COLUMNS[action % 6]}${Math.floor(action / 6) + 1}`;
+}
+
+function drawEffects(feature) {
+  const values = new Map([...feature.promotes, ...feature.suppresses]);
+  const scale = Math.max(...[...values.values()].map(Math.abs));
+  const board = grid((i) => {
+    const cell = square(values.has(i) ? values.get(i).toFixed(2) : "", "");
+    if (values.has(i)) cell.style.background = colour(values.get(i), scale, [60, 200, 60], [230, 60, 60]);
+    return cell;
+  }, "effect-board", "effect-board");
+  const list = (pairs) => pairs.map(([a, v]) => `${squareName(a)} ${v >= 0 ? "+" : ""}${v.toFixed(2)}`).join(", ");
+  const text = Object.assign(document.createElement("p"), { className: "summary" });
+  text.textContent = `promotes ${list(feature.promotes)}; suppresses ${list(feature.suppresses)}`;
+  $("effects").replaceChildren(board, text);
+  $("value-effect").textContent = `Value effect: ${feature.value >= 0 ? "+" : ""}${feature.value.toFixed(3)} ` +
+    "(value-head logit per unit of activation; positive: good for the side to move)";
+}
+
+function drawHeat(feature) {
+  const all = [...feature.heat.mine, ...feature.heat.theirs, ...feature.heat.empty];
+  const scale = Math.max(...all.map(Math.abs), 1e-6);
+  $("heat").replaceChildren(...["mine", "theirs", "empty"].map((name) => {
+    const figure = document.createElement("div");
+    const board = grid((i) => {
+      const v = feature.heat[name][i];
+      const cell = square(Math.abs(v) >= 0.05 ? (v > 0 ? "+" : "") + Math.round(100 * v) : "", "");
+      cell.style.background = colour(v, scale, [40, 110, 220], [230, 140, 30]);
+      cell.style.color = "#000";
+      cell.title = `${squareName(i)}: ${(100 * v).toFixed(1)} points vs base rate`;
+      return cell;
+    }, "heat-board");
+    figure.append(board, Object.assign(document.createElement("div"), { className: "summary", textContent: name }));
+    return figure;
+  }));
+}
+
+function drawHistogram(feature) {
+  const svg = $("histogram");
+  const counts = feature.histogram, width = 320, height = 120, bar = width / counts.length;
+  const top = Math.max(...counts, 1);
+  const ns = "http://www.w3.org/2000/svg";
+  const shapes = counts.map((c, i) => {
+    const rect = document.createElementNS(ns, "rect");
+    const h = (height * c) / top;
+    Object.entries({ x: i * bar + 1, y: height - h, width: bar - 2, height: h, fill: "#4a7bd0" })
+      .forEach(([k, v]) => rect.setAttribute(k, v));
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${((i / counts.length) * feature.max).toFixed(2)}-${(((i + 1) / counts.length) * feature.max).toFixed(2)}: ${c}`;
+    rect.append(title);
+    return rect;
+  });
+  const axis = document.createElementNS(ns, "text");
+  axis.setAttribute("x", 0);
+  axis.setAttribute("y", 136);
+  axis.setAttribute("font-size", 11);
+  axis.textContent = `0 … ${feature.max.toFixed(2)} (max), ${counts.reduce((a, b) => a + b, 0)} firings`;
+  svg.replaceChildren(...shapes, axis);
+}
+
+function drawSamples(feature) {
+  const overlay = { promoted: new Set(feature.promotes.map(([a]) => a)),
+                    suppressed: new Set(feature.suppresses.map(([a]) => a)) };
+  const example = ([board, activation]) => {
+    const box = Object.assign(document.createElement("div"), { className: "example" });
+    box.append(drawBoard(state.sae.boards[board], overlay), `activation ${activation.toFixed(2)}`);
+    return box;
+  };
+  const out = [];
+  if (state.samples === "bands") {
+    feature.bands.forEach((band, b) => {
+      const n = feature.bands.length;
+      out.push(Object.assign(document.createElement("div"), { className: "band-title",
+        textContent: `band ${b + 1}: activation in (${(b / n).toFixed(2)}, ${((b + 1) / n).toFixed(2)}] x max` }));
+      out.push(...band.map(example));
+    });
+  } else {
+    out.push(...feature[state.samples].map(example));
+  }
+  $("samples").replaceChildren(...out);
+}
+
+function showFeature(id) {
+  const feature = state.sae.features[id];
+  if (!feature) return;
+  state.feature = id;
+  $("feature-id").value = id;
+  $("feature-id").max = state.sae.features.length - 1;
+  history.replaceState(null, "", `#sae=${state.sae.sae.name}&feature=${id}`);
+  const rank = state.order.indexOf(id);
+  $("position").textContent = rank >= 0 ? `${rank + 1} of ${state.order.length} shown` : "not in the current filter";
+  $("feature").hidden = false;
+  $("feature-title").textContent = `Feature ${id}`;
+  if (!feature.frequency) {
+    $("feature-stats").textContent = "Dead: it never fires on the held-out positions.";
+    for (const part of ["effects", "heat", "samples", "histogram"]) $(part).replaceChildren();
+    $("value-effect").textContent = "";
+    return;
+  }
+  $("feature-stats").textContent = `fires on ${(100 * feature.frequency).toFixed(2)}% of positions, ` +
+    `max activation ${feature.max.toFixed(2)}`;
+  drawEffects(feature);
+  drawHeat(feature);
+  drawHistogram(feature);
+  drawSamples(feature);
+}
+
+function wire() {
+  $("sae-kind").addEventListener("change", pickerChanged);
+  $("sae-width").addEventListener("change", pickerChanged);
+  $("prev").addEventListener("click", () => step(-1));
+  $("next").addEventListener("click", () => step(1));
+  $("feature-id").addEventListener("change", () => showFeature(Number($("feature-id").value)));
+  for (const id of ["sort", "min-freq", "max-freq"]) {
+    $(id).addEventListener("change", () => { reorder(); showFeature(state.order.includes(state.feature) ? state.feature : state.order[0]); });
+  }
+  document.querySelectorAll(".tabs button").forEach((button) => button.addEventListener("click", () => {
+    state.samples = button.dataset.samples;
+    document.querySelectorAll(".tabs button").forEach((b) => b.classList.toggle("active", b === button));
+    drawSamples(state.sae.features[state.feature]);
+  }));
+  document.addEventListener("keydown", (event) => {
+    if (event.target.tagName === "INPUT") return;
+    if (event.key === "ArrowLeft") step(-1);
+    if (event.key === "ArrowRight") step(1);
+  });
+}
+
+async function main() {
+  wire();
+  try {
+    state.index = await loadJSON("data/index.json", `Generate the viewer data with \`${GENERATE}\` ` +
+      "(after `python train_sae.py`; the README's main job does all of it).");
+  } catch (error) {
+    return fail(`No viewer data. ${error.message}`);
+  }
+  if (!Array.isArray(state.index.saes) || !state.index.saes.length) {
+    return fail(`data/index.json lists no SAE. Generate the viewer data with \`${GENERATE}\`.`);
+  }
+  const params = new URLSearchParams(location.hash.slice(1));
+  const feature = params.has("feature") ? Number(params.get("feature")) : null;
+  openSAE(params.get("sae") || state.index.saes[0].name, feature);
+}
+
+main();
