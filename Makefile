@@ -1,16 +1,18 @@
 # `make` sets up .venv and runs the whole pipeline from scratch (about an hour on 2 cores):
-# AlphaZero, a match, activation collection, the 25-SAE sweep. `make quick`: the same in
-# minutes, at toy sizes, under runs/quick. `make test` sets up and runs the tests.
+# AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data. `make quick`:
+# the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
 RUN := runs/alphazero
 QUICK := runs/quick
+# The SAEs of the viewer's default bundle (shipped in sae/pretrained/; README "Sparse autoencoders").
+VIEWER_SAES := l1_lambda2_f1024 l1_lambda3_f2048
 
-.PHONY: all alphazero match activations saes quick test test-saelens bench clean
+.PHONY: all alphazero match activations saes vis quick test test-saelens bench clean
 
-all: alphazero match activations saes
+all: alphazero match activations saes vis
 
 # Trains from scratch, or continues the run in $(RUN) (a finished run returns at once).
 alphazero: $(VENV)/.installed
@@ -25,6 +27,10 @@ activations: $(VENV)/.installed
 # Resumes: SAEs already trained with the same settings are kept.
 saes: $(VENV)/.installed
 	$(BIN)/python train_sae.py --checkpoint $(RUN)/best.pth.tar
+
+vis: $(VENV)/.installed
+	$(BIN)/python vis/generate_vis_data.py --checkpoint $(RUN)/best.pth.tar \
+		--saes $$(echo $(addprefix runs/saes/,$(VIEWER_SAES)) | tr ' ' ,)
 
 quick: $(VENV)/.installed
 	$(BIN)/python train_alphazero.py --name quick --iterations 3 --games-per-iteration 128 --batch-games 128 \
@@ -46,6 +52,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_mcts.py
 	$(BIN)/python benchmarks/bench_sae.py
+	$(BIN)/python benchmarks/bench_viewer.py
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

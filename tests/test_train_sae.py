@@ -10,6 +10,7 @@ from othello.OthelloPlayers import PREVIOUS_BEST
 from sae.activations import load_activations
 from sae.export import load_saelens
 from sae.metrics import reconstruction_metrics
+from tests.conftest import REPO
 
 RECORD_KEYS = {"architecture", "l1_penalty", "k", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
                "l0", "fve", "mse", "dead_fraction", "dense_fraction", "shrinkage", "policy_kl", "top1_agreement",
@@ -90,3 +91,16 @@ def test_bad_flags_are_usage_errors(flags, capsys):
     with pytest.raises(SystemExit) as exit:
         train_sae.main(flags)
     assert exit.value.code == 2
+
+
+@pytest.mark.parametrize("name", ["l1_lambda2_f1024", "l1_lambda3_f2048"])
+def test_shipped_saes_reconstruct_the_shipped_model(name, tiny_activations):
+    folder = REPO / "sae" / "pretrained" / name
+    record = json.loads((folder / "record.json").read_text())
+    scaling = json.loads((REPO / "scaling.json").read_text())
+    assert {k: v for k, v in record.items() if k not in train_sae.RUN_KEYS} in scaling["records"]
+    assert record["checkpoint_sha256"] == scaling["checkpoint_sha256"]
+    heldout = torch.from_numpy(np.array(load_activations(tiny_activations[0], "heldout", ["resid_2"])["resid_2"]))
+    metrics = reconstruction_metrics(load_saelens(folder), heldout)
+    assert metrics["fve"] > record["fve"] - 0.15  # fresh positions, a few hundred of them
+    assert metrics["l0"] == pytest.approx(record["l0"], rel=0.5)

@@ -11,6 +11,7 @@ from othello.OthelloPlayers import SHIPPED_MODEL
 from sae.activations import load_activations
 from sae.export import export_saelens, load_saelens
 from sae.model import SAEConfig, SparseAutoencoder
+from tests.conftest import REPO
 from vis import generate_vis_data
 
 RULES = bitboard_rules(6)
@@ -95,10 +96,20 @@ def test_move_and_value_effects_are_the_direct_path(vis_data):
     logits = (net.policy_head.weight @ direction).detach()
     assert feature["promotes"][0][0] == int(logits.argmax())
     assert feature["suppresses"][0][0] == int(logits.argmin())
-    assert feature["value"] == pytest.approx(float(net.value_head.weight[0] @ direction), abs=1e-3)
+    assert feature["value"] == pytest.approx(float(net.value_head.weight[0].detach() @ direction), abs=1e-3)
 
 
 def test_missing_saes_are_explained(tmp_path):
     with pytest.raises(SystemExit) as exit:
         generate_vis_data.main(["--sae-dir", str(tmp_path), "--out", str(tmp_path / "data"), "--no-progress"])
     assert "train_sae.py" in str(exit.value)
+
+
+def test_shipped_bundle_lists_what_it_holds():
+    data_dir = REPO / "vis" / "data"
+    index = json.loads((data_dir / "index.json").read_text())
+    assert {entry["name"] for entry in index["saes"]} == {"l1_lambda2_f1024", "l1_lambda3_f2048"}
+    for entry in index["saes"]:
+        data = json.loads((data_dir / entry["file"]).read_text())
+        assert len(data["features"]) == entry["n_features"] == data["sae"]["n_features"]
+        assert (REPO / "sae" / "pretrained" / entry["name"] / "cfg.json").is_file()  # the SAE it shows ships too

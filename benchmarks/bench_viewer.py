@@ -1,0 +1,78 @@
+"""How fast the viewer opens each SAE of vis/data from localhost, in headless Chromium: from
+navigation to the first feature's example boards on screen (fetching and parsing the SAE's
+JSON included). Needs Debian's chromium and chromium-driver and selenium (requirements-dev).
+
+    python benchmarks/bench_viewer.py [--repeats 3]
+"""
+import functools
+import http.server
+import json
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script from anywhere
+
+from othello.cli import parse_config  # noqa: E402
+
+
+@dataclass
+class BenchConfig:
+    """Time the viewer opening each SAE of vis/data."""
+
+    repeats: int = 3
+    """loads per SAE (the best is reported)"""
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def chrome(profile):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def seconds_to_boards(driver, url):
+    driver.get("about:blank")
+    start = time.perf_counter()
+    driver.get(url)
+    while not driver.find_elements("css selector", "[data-testid=samples] [data-testid=board]"):
+        if time.perf_counter() - start > 60:
+            raise TimeoutError(f"{url}: no boards after 60 s")
+        time.sleep(0.005)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    config = parse_config(BenchConfig, argv)
+    index = json.loads((REPO / "vis" / "data" / "index.json").read_text())
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(REPO / "vis")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    with tempfile.TemporaryDirectory() as profile:
+        driver = chrome(profile)
+        try:
+            for entry in sorted(index["saes"], key=lambda e: e["bytes"]):
+                url = f"{base}/index.html#sae={entry['name']}"
+                best = min(seconds_to_boards(driver, url) for _ in range(config.repeats))
+                print(f"{entry['name']:<22} {entry['bytes'] / 1e6:6.2f} MB  first boards on screen in {best:.2f} s")
+        finally:
+            driver.quit()
+            server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
