@@ -2,11 +2,12 @@
 navigation to the first feature's example boards on screen (fetching and parsing the SAE's
 JSON included). Needs Debian's chromium and chromium-driver and selenium (requirements-dev).
 
-    python benchmarks/bench_viewer.py [--repeats 3]
+    python benchmarks/bench_viewer.py [--repeats 3] [--data vis/data]
 """
 import functools
 import http.server
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -26,6 +27,8 @@ class BenchConfig:
 
     repeats: int = 3
     """loads per SAE (the best is reported)"""
+    data: str = "vis/data"
+    """the viewer data to serve with the page (e.g. one made for a 4096-feature SAE)"""
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -58,11 +61,15 @@ def seconds_to_boards(driver, url):
 
 def main(argv=None):
     config = parse_config(BenchConfig, argv)
-    index = json.loads((REPO / "vis" / "data" / "index.json").read_text())
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(REPO / "vis")))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    with tempfile.TemporaryDirectory() as profile:
+    data = Path(config.data).resolve()
+    index = json.loads((data / "index.json").read_text())
+    with tempfile.TemporaryDirectory() as site, tempfile.TemporaryDirectory() as profile:
+        for name in ("index.html", "app.js", "style.css"):
+            shutil.copy(REPO / "vis" / name, site)
+        (Path(site) / "data").symlink_to(data)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=site))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
         driver = chrome(profile)
         try:
             for entry in sorted(index["saes"], key=lambda e: e["bytes"]):

@@ -77,36 +77,51 @@ class CollectConfig:
 
 
 class PositionLog:
-    """Every position seen, in order, with its game and whether a search (not the game) found it."""
+    """Every position seen, in order, with its game, the move that led to it (-1: unknown)
+    and whether a search (not the game) found it."""
 
     def __init__(self):
         self.parts = []
 
-    def add(self, mine, theirs, games, searched):
-        self.parts.append((mine, theirs, np.asarray(games, np.int32), np.full(len(mine), searched)))
+    def add(self, mine, theirs, games, last_moves, searched):
+        self.parts.append((mine, theirs, np.asarray(games, np.int32), np.asarray(last_moves, np.int8),
+                           np.full(len(mine), searched)))
 
     def unique(self):
-        """(mine, theirs, game, searched) of each distinct board at its first sighting, in order."""
-        mine, theirs, game, searched = (np.concatenate(column) for column in zip(*self.parts))
-        self.parts = [(mine, theirs, game, searched)]  # compacted: later calls concatenate less
-        _, first = np.unique(np.stack([mine, theirs], axis=1), axis=0, return_index=True)
+        """(mine, theirs, game, last_move, searched) of each distinct board at its first
+        sighting, in order."""
+        columns = [np.concatenate(column) for column in zip(*self.parts)]
+        self.parts = [tuple(columns)]  # compacted: later calls concatenate less
+        _, first = np.unique(np.stack(columns[:2], axis=1), axis=0, return_index=True)
         first.sort()
-        return mine[first], theirs[first], game[first], searched[first]
+        return tuple(column[first] for column in columns)
+
+
+def moves_into(tree, rows, nodes):
+    """The action that leads from each node's parent to it, in a BatchedMCTS tree (roots: -1)."""
+    parents = tree.parent[rows, nodes]
+    edges = tree.children[rows, np.maximum(parents, 0)] == nodes[:, None]  # (k, A)
+    return np.where(parents >= 0, np.argmax(edges, axis=1), -1)
 
 
 def play_games(game, agent, opponents, config, rng, log):
     """Matches of `agent` against each opponent in turn until the log holds enough positions."""
     rules, first_game = game.rules, 0
+    last_move = np.full(config.batch_games, -1)  # per game of the current match; the opening's are not seen
     bar = tqdm(total=config.positions, desc="positions", unit="pos", disable=not config.progress)
     found = 0
     while found < config.positions:
         for opponent in opponents:
+            last_move.fill(-1)
+
             def record(actor, games, mine, theirs, actions, offset=first_game):
-                log.add(mine, theirs, offset + games, searched=False)
+                log.add(mine, theirs, offset + games, last_move[games], searched=False)
                 if actor is agent:  # the positions its search evaluated, attributed to their games
                     tree = agent.last_search
                     rows, nodes = np.nonzero(tree.expanded)
-                    log.add(tree.mine[rows, nodes], tree.theirs[rows, nodes], offset + games[rows], searched=True)
+                    into = np.where(nodes == 0, last_move[games[rows]], moves_into(tree, rows, nodes))
+                    log.add(tree.mine[rows, nodes], tree.theirs[rows, nodes], offset + games[rows], into, searched=True)
+                last_move[games] = actions
 
             play_match(rules, agent, opponent, config.batch_games, config.opening_plies, rng, on_move=record)
             first_game += config.batch_games
@@ -168,10 +183,11 @@ def collect(config: CollectConfig, command="collect"):
     # The last round overshoots: a uniform sample keeps every opponent's share.
     unique = log.unique()
     keep = np.sort(rng.choice(len(unique[0]), size=min(config.positions, len(unique[0])), replace=False))
-    mine, theirs, games, searched = (column[keep] for column in unique)
+    mine, theirs, games, last_moves, searched = (column[keep] for column in unique)
     boards = game.rules.to_boards(mine, theirs).reshape(len(mine), -1).astype(np.int8)
     rows = {"boards": boards, **network_outputs(network, boards, config.layer_list),
-            "ply": (np.abs(boards).sum(axis=1) - 4).astype(np.int16), "game": games, "searched": searched}
+            "ply": (np.abs(boards).sum(axis=1) - 4).astype(np.int16), "game": games, "last_move": last_moves,
+            "searched": searched}
     heldout = split_by_game(games, config.heldout_fraction, rng)
     splits = {"train": {k: v[~heldout] for k, v in rows.items()}, "heldout": {k: v[heldout] for k, v in rows.items()}}
     return write_activations(config.out, splits, {

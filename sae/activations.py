@@ -13,6 +13,8 @@ Fields (N rows per split, one per unique position):
     value       float32 (N,)       the network's value for the side to move
     ply         int16 (N,)         discs placed since the start (the move number, passes aside)
     game        int32 (N,)         the game the position was first seen in
+    last_move   int8 (N,)          the action that led to it when seen (36: a pass; -1: unknown,
+                                   i.e. the first position after a game's random opening)
     searched    bool (N,)          True: evaluated in a search; False: played in the game
 
 manifest.json: {"format": 1, "layers", "fields": {name: {"dtype", "shape"}}, "splits":

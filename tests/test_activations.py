@@ -112,3 +112,13 @@ def test_bad_collection_flags_are_explained():
         CollectConfig(layers="two")
     with pytest.raises(ValueError, match="heldout"):
         CollectConfig(heldout_fraction=1.5)
+
+
+def test_the_move_that_led_to_a_position_is_the_opponents_last_disc(tiny_activations):
+    train = load_activations(tiny_activations[0], "train")
+    known = train["last_move"] >= 0
+    assert known.mean() > 0.9  # only the first position after each random opening is unknown
+    placed = known & (train["last_move"] < 36)
+    rows = np.flatnonzero(placed)
+    # Boards are from the side to move's view: the last disc placed is the opponent's (-1).
+    assert (train["boards"][rows, train["last_move"][rows]] == -1).all()

@@ -133,6 +133,7 @@ def test_browse_features(driver, site, tmp_path):
         boards = wait_for(driver, "[data-testid=samples] [data-testid=board]", 6)
         assert len(boards[0].find_elements("css selector", ".square")) == 36
         assert driver.find_elements("css selector", "[data-testid=samples] [data-testid^=overlay-]")
+        assert driver.find_elements("css selector", "[data-testid=samples] .last-move")
         assert driver.find_elements("css selector", "[data-testid=histogram] rect")
         assert "Value effect" in driver.find_element("css selector", "[data-testid=value-effect]").text
         driver.find_element("css selector", "[data-testid=tab-bands]").click()
@@ -146,14 +147,18 @@ def test_browse_features(driver, site, tmp_path):
         server.shutdown()
 
 
-def test_missing_data_page_says_what_to_run(driver, tmp_path):
+@pytest.mark.parametrize("damage, says", [(None, "is missing"), ("{broken", "not valid JSON")])
+def test_missing_or_broken_data_says_what_to_run(driver, tmp_path, damage, says):
     for name in PAGE_FILES:
         shutil.copy(REPO / "vis" / name, tmp_path / name)
+    if damage is not None:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "index.json").write_text(damage)
     server, base = serve(tmp_path)
     try:
         driver.get(f"{base}/index.html")
         (error,) = wait_for(driver, "[data-testid=error]")
-        assert "generate_vis_data.py" in error.text and "data/index.json" in error.text
+        assert "generate_vis_data.py" in error.text and "data/index.json" in error.text and says in error.text
         assert not driver.find_element("css selector", "[data-testid=feature]").is_displayed()
     finally:
         server.shutdown()

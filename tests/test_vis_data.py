@@ -66,13 +66,16 @@ def test_frequencies_examples_and_histograms_match_the_activations(vis_data):
             assert len(text) == 36 and set(text) <= set("xo*.")
 
 
-def test_boards_are_stored_once_and_show_legal_moves(vis_data):
+def test_boards_are_stored_once_with_legal_and_last_moves(vis_data):
     data, *_ = vis_data
     assert len(set(data["boards"])) == len(data["boards"])
     for text in data["boards"]:
         board = np.array([{"x": 1, "o": -1}.get(c, 0) for c in text])
         legal = RULES.action_mask(*RULES.from_boards(board[None]))[0]
         assert [c == "*" for c in text] == list(legal[:36] > 0)
+    assert len(data["last_moves"]) == len(data["boards"])
+    for text, last in zip(data["boards"], data["last_moves"]):
+        assert last == -1 or last == 36 or text[last] == "o"  # the opponent's disc just placed
     referenced = {b for f in data["features"] if f["frequency"]
                   for b, _ in f["top"] + f["random"] + sum(f["bands"], [])}
     assert referenced == set(range(len(data["boards"])))  # only boards that are used

@@ -111,11 +111,11 @@ function grid(cellFor, className, testid) {
   return board;
 }
 
-function drawBoard(text, overlay) {
+function drawBoard(text, overlay, lastMove) {
   return grid((i) => {
     const ch = text[i];
     const piece = ch === "x" || ch === "o" ? Object.assign(document.createElement("span"),
-      { className: `disc ${ch === "x" ? "mine" : "theirs"}` }) : null;
+      { className: `disc ${ch === "x" ? "mine" : "theirs"}${i === lastMove ? " last-move" : ""}` }) : null;
     const dot = ch === "*" ? Object.assign(document.createElement("span"), { className: "legal-dot" }) : null;
     const mark = overlay.promoted.has(i) ? "promoted" : overlay.suppressed.has(i) ? "suppressed" : "";
     const cell = square(piece || dot, mark);
@@ -196,7 +196,9 @@ function drawSamples(feature) {
                     suppressed: new Set(feature.suppresses.map(([a]) => a)) };
   const example = ([board, activation]) => {
     const box = Object.assign(document.createElement("div"), { className: "example" });
-    box.append(drawBoard(state.sae.boards[board], overlay), `activation ${activation.toFixed(2)}`);
+    const lastMove = state.sae.last_moves ? state.sae.last_moves[board] : -1;
+    const caption = lastMove === 36 ? " · after a pass" : "";
+    box.append(drawBoard(state.sae.boards[board], overlay, lastMove), `activation ${activation.toFixed(2)}${caption}`);
     return box;
   };
   const out = [];

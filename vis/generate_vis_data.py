@@ -9,6 +9,7 @@ trained on). Per SAE file:
     {"sae": {name, architecture, l1_penalty, k, n_features, metrics...},
      "boards": ["x.o*..", ...],    every referenced board once, 36 characters, row by row from a1:
                                    x = side to move, o = opponent, * = empty and a legal move, . = empty
+     "last_moves": [action, ...],  per board, the opponent's move that led to it (36: pass, -1: unknown)
      "features": [{"id", "frequency", "max",
                    "top": [[board, activation], ...], "random": [...],
                    "bands": [[[board, activation], ...] per quantile band of (0, max]],
@@ -154,7 +155,7 @@ def direct_effects(network, sae):
     return (directions @ net.policy_head.weight.T.cpu()), (directions @ net.value_head.weight.T.cpu()).squeeze(1)
 
 
-def export_sae(folder, record, x, boards, legal, network, config):
+def export_sae(folder, record, x, boards, legal, last_moves, network, config):
     """The viewer's JSON for one SAE."""
     sae = load_saelens(folder)
     generator = torch.Generator().manual_seed(config.seed)
@@ -191,7 +192,8 @@ def export_sae(folder, record, x, boards, legal, network, config):
     rows = sorted(referenced, key=referenced.get)
     summary = {"name": Path(folder).name, **{k: record.get(k) for k in ("architecture", "l1_penalty", "k", "n_features")},
                **{k: record.get(k) for k in HEADLINE}, "positions_scanned": n}
-    return {"sae": summary, "boards": [board_string(boards[r], legal[r]) for r in rows], "features": features}
+    return {"sae": summary, "boards": [board_string(boards[r], legal[r]) for r in rows],
+            "last_moves": [int(last_moves[r]) for r in rows], "features": features}
 
 
 def sae_folders(config):
@@ -222,23 +224,24 @@ def write_json(path, obj):
 
 def generate(config: VisConfig):
     """Write one file per SAE, then index.json (last). Returns the index."""
+    folders = sae_folders(config)  # first: a missing SAE fails before any loading
     network = NetworkWrapper.load_checkpoint(config.checkpoint, "cpu")
     sha256 = file_sha256(config.checkpoint)
     field = resid_field(config.layer)
-    heldout = load_activations(config.activations, "heldout", [field, "boards"], checkpoint_sha256=sha256)
+    heldout = load_activations(config.activations, "heldout", [field, "boards", "last_move"], checkpoint_sha256=sha256)
     rng = np.random.default_rng(config.seed)
     total = len(heldout["boards"])
     rows = np.sort(rng.choice(total, size=min(total, config.max_positions), replace=False))
     x = torch.from_numpy(np.array(heldout[field][rows]))
-    boards = np.array(heldout["boards"][rows])
+    boards, last_moves = np.array(heldout["boards"][rows]), np.array(heldout["last_move"][rows])
     rules = bitboard_rules(6)
     legal = rules.action_mask(*rules.from_boards(boards))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
-    for folder in tqdm(sae_folders(config), desc="saes", disable=not config.progress):
+    for folder in tqdm(folders, desc="saes", disable=not config.progress):
         record = record_of(folder)
-        data = export_sae(folder, record, x, boards, legal, network, config)
+        data = export_sae(folder, record, x, boards, legal, last_moves, network, config)
         file = f"{data['sae']['name']}.json"
         write_json(out / file, data)
         alive = sum(1 for f in data["features"] if f["frequency"] > 0)
