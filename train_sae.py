@@ -229,7 +229,7 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
         records += done
         bar.update(len(group))
     bar.close()
-    scaling = {"command": command, "config": {k: v for k, v in asdict(config).items()},
+    scaling = {"command": command, "config": asdict(config),
                "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
                **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
                "ablation_kl_zero": baseline["ablation_kl_zero"],

@@ -3,13 +3,13 @@ here only, so that nothing else in the pipeline needs it)."""
 from pathlib import Path
 
 
-def _series(records, architecture, key):
-    """{line label: sorted [(n_features, record)]} for one architecture, a line per `key` value."""
+def _lines(records, architecture, key, order_by):
+    """{value of `key`: its records sorted by `order_by`} for one architecture: one line each."""
     lines = {}
     for record in records:
         if record["architecture"] == architecture:
-            lines.setdefault(record[key], []).append((record["n_features"], record))
-    return {value: sorted(points, key=lambda p: p[0]) for value, points in sorted(lines.items())}
+            lines.setdefault(record[key], []).append(record)
+    return {value: sorted(group, key=lambda r: r[order_by]) for value, group in sorted(lines.items())}
 
 
 def plot_scaling(records, out_dir):
@@ -23,13 +23,13 @@ def plot_scaling(records, out_dir):
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    l1_lines = _series(records, "l1", "l1_penalty")
+    l1_lines = _lines(records, "l1", "l1_penalty", order_by="n_features")
     panels = [("l0", "L0 (active features per position)"), ("mse", "MSE (per dimension)"),
               ("loss", "loss (MSE + lambda * sparsity, scaled space)"), ("fraction_recovered", "fraction recovered")]
     figure, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
     for ax, (key, label) in zip(axes.flat, panels):
-        for penalty, points in l1_lines.items():
-            ax.plot([n for n, _ in points], [r[key] for _, r in points], marker="o", label=f"lambda = {penalty:g}")
+        for penalty, group in l1_lines.items():
+            ax.plot([r["n_features"] for r in group], [r[key] for r in group], marker="o", label=f"lambda = {penalty:g}")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of features")
         ax.set_ylabel(label)
@@ -41,15 +41,9 @@ def plot_scaling(records, out_dir):
     plt.close(figure)
 
     figure, ax = plt.subplots(figsize=(7, 5), constrained_layout=True)
-    for architecture, key, marker in (("l1", "n_features", "o"), ("topk", "n_features", "s")):
-        by_width = {}
-        for record in records:
-            if record["architecture"] == architecture:
-                by_width.setdefault(record[key], []).append(record)
-        for width, group in sorted(by_width.items()):
-            group.sort(key=lambda r: r["l0"])
-            ax.plot([r["l0"] for r in group], [r["mse"] for r in group], marker=marker,
-                    linestyle="-" if architecture == "l1" else "--", label=f"{architecture}, {width} features")
+    for architecture, style in (("l1", "o-"), ("topk", "s--")):
+        for width, group in _lines(records, architecture, "n_features", order_by="l0").items():
+            ax.plot([r["l0"] for r in group], [r["mse"] for r in group], style, label=f"{architecture}, {width} features")
     ax.set_xscale("log")
     ax.set_xlabel("L0 (active features per position)")
     ax.set_ylabel("MSE (per dimension)")
