@@ -1,0 +1,56 @@
+"""Concept-recovery metrics on cases small enough to count by hand."""
+import numpy as np
+import pytest
+
+from sae.concepts import (THRESHOLDS, auroc, average_ranks, board_reconstruction, coverage, feature_labels,
+                          threshold_scores)
+
+
+def test_a_feature_equal_to_a_concept_scores_one():
+    rng = np.random.default_rng(0)
+    concept = rng.random(200) < 0.3
+    features = np.stack([concept * rng.uniform(0.5, 1.0, 200), (~concept) * 1.0, rng.random(200)], axis=1)
+    scores = threshold_scores(features, concept[:, None])
+    assert scores["f1"][0, 0, 0] == pytest.approx(1.0)  # threshold 0: fires exactly on the concept
+    areas = auroc(features, concept[:, None])
+    assert areas[0, 0] == pytest.approx(1.0) and areas[1, 0] == pytest.approx(0.0)
+    assert 0.4 < areas[2, 0] < 0.6  # unrelated
+    assert coverage(scores["f1"]) == pytest.approx(1.0)
+
+
+def test_precision_recall_f1_by_hand():
+    # 6 positions; the concept holds on the first 3. The feature fires (> 0) on positions 2..5
+    # with activations 1, 2, 3, 4: at threshold 0 it predicts 4 positions, 2 of them right.
+    concept = np.array([1, 1, 1, 0, 0, 0], bool)[:, None]
+    feature = np.array([0, 1, 2, 3, 4, 0], float)[:, None]
+    scores = threshold_scores(feature, concept)
+    assert scores["precision"][0, 0, 0] == pytest.approx(2 / 4)
+    assert scores["recall"][0, 0, 0] == pytest.approx(2 / 3)
+    assert scores["f1"][0, 0, 0] == pytest.approx(2 * 2 / (4 + 3))
+    # threshold 0.5 x max = 2: only activations 3 and 4 (positions 3, 4) count, neither is right.
+    half = THRESHOLDS.index(0.5)
+    assert scores["true_positives"][half, 0, 0] == 0 and scores["precision"][half, 0, 0] == 0
+
+
+def test_auroc_counts_ties_as_half():
+    # Scores 0, 0 | 0, 1 for negatives | positives: pairs (pos, neg): (0,0) twice = 0.5 each,
+    # (1,0) twice = 1 each -> (1 + 2) / 4.
+    features = np.array([[0.0], [0.0], [0.0], [1.0]])
+    concept = np.array([[0], [0], [1], [1]], bool)
+    assert auroc(features, concept)[0, 0] == pytest.approx(0.75)
+    np.testing.assert_allclose(average_ranks(np.array([[3.0], [1.0], [3.0], [2.0]]))[:, 0], [3.5, 1, 3.5, 2])
+    assert auroc(features, np.ones((4, 1), bool))[0, 0] == 0.5  # undefined: no negatives
+
+
+def test_labels_and_board_reconstruction():
+    rng = np.random.default_rng(1)
+    concepts = rng.random((500, 4)) < 0.4
+    features = concepts.astype(float) * rng.uniform(0.5, 1, (500, 4))  # feature i = concept i
+    features = np.concatenate([features, rng.random((500, 1))], axis=1)  # plus noise
+    labels = feature_labels(threshold_scores(features, concepts))
+    assert labels[:4, :4].tolist() == np.eye(4, dtype=bool).tolist() and not labels[4].any()
+    result = board_reconstruction(features, labels, concepts, {"all": [0, 1, 2, 3], "first two": [0, 1]})
+    assert result == {"all": pytest.approx(1.0), "first two": pytest.approx(1.0)}
+    # Without labels nothing is predicted: F1 0 wherever a concept holds, 1 where none does.
+    none = board_reconstruction(features, np.zeros_like(labels), concepts, {"all": [0, 1, 2, 3]})
+    assert none["all"] == pytest.approx(np.mean(~concepts.any(axis=1)))
