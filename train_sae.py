@@ -28,7 +28,9 @@ from NetworkWrapper import CheckpointError, NetworkWrapper, default_device
 from othello.bitboard import bitboard_rules
 from othello.cli import parse_config
 from othello.OthelloPlayers import SHIPPED_MODEL
+from othello.concepts import concept_matrix, quantile_cuts, scalar_values
 from sae.activations import ActivationError, file_sha256, load_activations, resid_field
+from sae.concepts import concept_summary
 from sae.export import export_saelens, load_saelens
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
 from sae.model import SAEConfig, SparseAutoencoder
@@ -37,10 +39,15 @@ from sae.train import SAETrainConfig, train_saes
 
 DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
 # Profiles: steps, batch size, learning rate, training activations (0: all), held-out positions evaluated.
+
+# Concept metrics use `concept_positions` of each split (labels from train, scores on held-out).
 PROFILES = {
-    "quick": dict(steps=300, batch_size=512, lr=1e-3, max_activations=200_000, max_heldout=20_000),
-    "cpu": dict(steps=2400, batch_size=512, lr=5e-4, max_activations=0, max_heldout=100_000),
-    "paper": dict(steps=12_000, batch_size=16_384, lr=1e-4, max_activations=3_000_000, max_heldout=0),
+    "quick": dict(steps=300, batch_size=512, lr=1e-3, max_activations=200_000, max_heldout=20_000,
+                  concept_positions=5_000),
+    "cpu": dict(steps=2400, batch_size=512, lr=5e-4, max_activations=0, max_heldout=100_000,
+                concept_positions=20_000),
+    "paper": dict(steps=12_000, batch_size=16_384, lr=1e-4, max_activations=3_000_000, max_heldout=0,
+                  concept_positions=50_000),
 }
 # SAEs of one width train as one vectorised group up to this width; wider ones are faster one
 # at a time (benchmarks/bench_sae.py measures both).
@@ -140,19 +147,57 @@ class SweepData:
         sha256 = file_sha256(config.checkpoint)
         field = resid_field(config.layer)
         rng = np.random.default_rng(config.seed)
-        train = load_activations(config.activations, "train", [field], checkpoint_sha256=sha256)[field]
-        heldout = load_activations(config.activations, "heldout", [field, "boards"], checkpoint_sha256=sha256)
-        rows = subset(len(train), config.max_train(), rng)
+        train = load_activations(config.activations, "train", [field, "boards", "last_move"], checkpoint_sha256=sha256)
+        heldout = load_activations(config.activations, "heldout", [field, "boards", "last_move"],
+                                   checkpoint_sha256=sha256)
+        rows = subset(len(train[field]), config.max_train(), rng)
         held_rows = subset(len(heldout[field]), PROFILES[config.profile]["max_heldout"], rng)
-        self.train = torch.from_numpy(np.asarray(train[rows])).to(device)
+        self.train = torch.from_numpy(np.asarray(train[field][rows])).to(device)
         self.heldout = torch.from_numpy(np.asarray(heldout[field][held_rows])).to(device)
         boards = np.asarray(heldout["boards"][held_rows])
         rules = bitboard_rules(int(round(boards.shape[1] ** 0.5)))
         self.legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0).to(device)
         self.mean = self.train.mean(dim=0)
+        self.concepts = ConceptData(train, heldout, field, PROFILES[config.profile]["concept_positions"], rng)
         self.checkpoint_sha256 = sha256
         self.source = {"activations": config.activations, "checkpoint_sha256": sha256, "layer": config.layer,
                        "train_activations": len(self.train), "heldout_positions": len(self.heldout)}
+
+
+class ConceptData:
+    """Board concepts and residual streams of a few positions of each split (sae/concepts.py)."""
+
+    def __init__(self, train, heldout, field, positions, rng):
+        rules = bitboard_rules(int(round(train["boards"].shape[1] ** 0.5)))
+        self.x, self.concepts = {}, {}
+        cuts = None
+        for split, arrays in (("train", train), ("heldout", heldout)):
+            rows = subset(len(arrays["boards"]), positions, rng)
+            mine, theirs = rules.from_boards(np.asarray(arrays["boards"][rows]))
+            cuts = cuts or quantile_cuts(scalar_values(rules, mine, theirs))  # from train, used for both
+            self.names, self.concepts[split] = concept_matrix(rules, mine, theirs, np.asarray(arrays["last_move"][rows]),
+                                                              cuts)
+            self.x[split] = torch.from_numpy(np.asarray(arrays[field][rows]))
+
+    def summary(self, encode):
+        """concept_summary of features given by `encode` (raw activations -> features)."""
+        with torch.no_grad():
+            features = {split: encode(x).cpu().numpy() for split, x in self.x.items()}
+        return concept_summary(features["train"], self.concepts["train"], features["heldout"],
+                               self.concepts["heldout"], self.names)
+
+    def baselines(self):
+        """The same metrics for the raw neurons (the stream is non-negative: a sum of ReLUs) and
+        for its principal directions (each sign a feature), fitted on the training positions."""
+        x = self.x["train"]
+        mean = x.mean(dim=0)
+        _, _, directions = torch.linalg.svd(x - mean, full_matrices=False)
+
+        def pca(stream):
+            projection = (stream - mean) @ directions.T
+            return torch.cat([projection.clamp_min(0), (-projection).clamp_min(0)], dim=1)
+
+        return {"neurons": self.summary(lambda stream: stream), "pca": self.summary(pca)}
 
 
 def subset(count, limit, rng):
@@ -163,12 +208,14 @@ def subset(count, limit, rng):
 
 
 def evaluate(sae, network, data, layer, baseline):
-    """Every held-out metric of one SAE, in raw activation space."""
+    """Every metric of one SAE, in raw activation space (the concept labels come from training
+    positions, everything else from held-out ones)."""
     metrics = reconstruction_metrics(sae, data.heldout)
     metrics.update(fidelity_metrics(network.net, sae, data.heldout, data.legal, layer, baseline))
     with torch.no_grad():
         losses = [sae.loss(chunk, sae(chunk))[0].item() * len(chunk) for chunk in data.heldout.split(8192)]
     metrics["loss"] = sum(losses) / len(data.heldout)
+    metrics.update(data.concepts.summary(lambda x: sae.encode(x.to(data.heldout.device))))
     return metrics
 
 
@@ -210,6 +257,11 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
         expected = [{"sae_config": c.to_dict(), "train_config": train_config.to_dict(), **data.source}
                     for _, c in group]
         done = [finished_record(out_dir / name, e) for (name, _), e in zip(group, expected)]
+        for (name, _), record in zip(group, done):
+            if record is not None and "coverage" not in record:  # finished before the concept metrics
+                sae = load_saelens(out_dir / name).to(device)  # the export: scale folded in
+                record.update(data.concepts.summary(lambda x: sae.encode(x.to(device))))
+                write_json(out_dir / name / "record.json", record)
         todo = [i for i, record in enumerate(done) if record is None]
         width = group[0][1].n_features
         together = [todo] if width <= GROUP_MAX_FEATURES else [[i] for i in todo]
@@ -232,7 +284,7 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     scaling = {"command": command, "config": asdict(config),
                "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
                **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
-               "ablation_kl_zero": baseline["ablation_kl_zero"],
+               "ablation_kl_zero": baseline["ablation_kl_zero"], "concept_baselines": data.concepts.baselines(),
                "records": [{k: v for k, v in r.items() if k not in RUN_KEYS} for r in records]}
     if run:
         run.finish()
@@ -273,7 +325,8 @@ def main(argv=None):
         sys.exit(f"error: {error}")
     scaling_path = Path(config.scaling or ("scaling.json" if config.default_grid else Path(config.out_dir) / "scaling.json"))
     write_json(scaling_path, scaling)
-    plots = plot_scaling(scaling["records"], config.assets or ("assets" if config.default_grid else config.out_dir))
+    plots = plot_scaling(scaling["records"], config.assets or ("assets" if config.default_grid else config.out_dir),
+                         scaling["concept_baselines"])
     print(f"{'name':<22}{'L0':>8}{'FVE':>8}{'MSE':>9}{'dead':>7}{'KL':>8}{'top-1':>7}{'recovered':>10}")
     for r in scaling["records"]:
         print(f"{r['name']:<22}{r['l0']:>8.1f}{r['fve']:>8.3f}{r['mse']:>9.4f}{r['dead_fraction']:>7.1%}"

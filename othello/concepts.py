@@ -18,6 +18,7 @@ few stable discs in unusual shapes may go unmarked.
 import numpy as np
 
 from othello.bitboard import popcount
+from othello.squares import square_name
 
 SQUARE_CONCEPTS = ("mine", "theirs", "empty", "legal", "opponent_legal", "last_move", "stable_mine",
                    "stable_theirs", "frontier_mine", "frontier_theirs")
@@ -113,3 +114,14 @@ def scalar_concepts(values, cuts):
 def quantile_cuts(values, quantiles=(0.25, 0.5, 0.75)):
     """Cut points of each scalar at quantiles of a reference set (distinct values only)."""
     return {name: sorted({float(np.quantile(v, q)) for q in quantiles}) for name, v in values.items()}
+
+
+def concept_matrix(rules, mine, theirs, last_move, cuts):
+    """(names, (B, C) bool): every square concept as "<concept>:<square>" and every scalar at
+    its cut points (from `quantile_cuts` on a reference set, so train and held-out agree)."""
+    squares = square_concepts(rules, mine, theirs, last_move)
+    scalars = scalar_concepts(scalar_values(rules, mine, theirs), cuts)
+    names = [f"{concept}:{square_name(i, rules.n)}" for concept in SQUARE_CONCEPTS for i in range(rules.num_squares)]
+    names += list(scalars)
+    columns = [squares[concept] for concept in SQUARE_CONCEPTS] + [np.stack(list(scalars.values()), axis=1)]
+    return names, np.concatenate(columns, axis=1)

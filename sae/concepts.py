@@ -97,3 +97,32 @@ def board_reconstruction(features, labels, concepts, groups):
         f1 = torch.where(denominator > 0, 2 * tp / denominator.clamp_min(1), torch.ones_like(tp))  # both empty: 1
         result[name] = f1.mean().item()
     return result
+
+
+# The concept groups reported per SAE: coverage over every concept, and board reconstruction
+# for the three groups Karvonen et al. report (whose squares, and where the side to move may play).
+RECONSTRUCTED = ("mine", "theirs", "legal")
+
+
+def concept_groups(names):
+    """{group: column indices} by the part of each concept name before ':' (square concepts)."""
+    groups = {}
+    for i, name in enumerate(names):
+        if ":" in name:
+            groups.setdefault(name.split(":")[0], []).append(i)
+    return groups
+
+
+def concept_summary(train_features, train_concepts, heldout_features, heldout_concepts, names):
+    """The per-SAE concept metrics: coverage on held-out positions (all concepts, and per
+    square-concept group), board reconstruction of RECONSTRUCTED on held-out positions with
+    labels from the training positions, and how many features got a label."""
+    labels = feature_labels(threshold_scores(train_features, train_concepts))
+    groups = concept_groups(names)
+    best = threshold_scores(heldout_features, heldout_concepts)["f1"].max(axis=(0, 1))  # (C,)
+    reconstruction = board_reconstruction(heldout_features, labels, heldout_concepts,
+                                          {g: groups[g] for g in RECONSTRUCTED})
+    return {"coverage": float(best.mean()),
+            **{f"coverage_{g}": float(best[columns].mean()) for g, columns in groups.items()},
+            **{f"reconstruction_{g}": value for g, value in reconstruction.items()},
+            "labelled_features": int(labels.any(axis=1).sum())}

@@ -12,10 +12,12 @@ def _lines(records, architecture, key, order_by):
     return {value: sorted(group, key=lambda r: r[order_by]) for value, group in sorted(lines.items())}
 
 
-def plot_scaling(records, out_dir):
+def plot_scaling(records, out_dir, concept_baselines=None):
     """Write scaling.png (L0, MSE, loss and fraction recovered against the number of features,
-    log axis, one line per L1 penalty) and mse_vs_l0.png (the sparsity / reconstruction
-    frontier, L1 and TopK SAEs on one L0 axis) into `out_dir`. Returns the paths."""
+    log axis, one line per L1 penalty), mse_vs_l0.png (the sparsity / reconstruction
+    frontier, L1 and TopK SAEs on one L0 axis) and, when the records have them, concepts.png
+    (concept coverage and board reconstruction against L0, with the baselines as dashed
+    lines) into `out_dir`. Returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -53,4 +55,29 @@ def plot_scaling(records, out_dir):
     frontier_path = out_dir / "mse_vs_l0.png"
     figure.savefig(frontier_path, dpi=110)
     plt.close(figure)
-    return [scaling_path, frontier_path]
+    paths = [scaling_path, frontier_path]
+    if records and all("coverage" in r for r in records):
+        paths.append(_plot_concepts(plt, records, concept_baselines or {}, out_dir / "concepts.png"))
+    return paths
+
+
+def _plot_concepts(plt, records, baselines, path):
+    panels = [("coverage", "coverage (mean best F1 over concepts)"),
+              ("reconstruction_mine", "board reconstruction: my discs (F1)"),
+              ("reconstruction_legal", "board reconstruction: legal moves (F1)")]
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    for ax, (key, label) in zip(axes, panels):
+        for architecture, style in (("l1", "o-"), ("topk", "s--")):
+            for width, group in _lines(records, architecture, "n_features", order_by="l0").items():
+                ax.plot([r["l0"] for r in group], [r[key] for r in group], style, label=f"{architecture}, {width} features")
+        for (name, values), colour in zip(sorted(baselines.items()), ("black", "grey")):
+            ax.axhline(values[key], color=colour, linestyle=":", label=f"{name} (baseline)")
+        ax.set_xscale("log")
+        ax.set_xlabel("L0 (active features per position)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle("Board concepts recovered by single features (coverage) and by labelled features together")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

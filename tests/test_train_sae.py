@@ -14,7 +14,8 @@ from tests.conftest import REPO
 
 RECORD_KEYS = {"architecture", "l1_penalty", "k", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
                "l0", "fve", "mse", "dead_fraction", "dense_fraction", "shrinkage", "policy_kl", "top1_agreement",
-               "value_mse", "fraction_recovered"}
+               "value_mse", "fraction_recovered", "coverage", "reconstruction_mine", "reconstruction_theirs",
+               "reconstruction_legal", "labelled_features"}
 
 
 def run(activations, out, *extra):
@@ -41,6 +42,8 @@ def test_every_sae_has_a_record_with_every_metric(sweep):
         assert RECORD_KEYS <= set(record)
         assert 0 <= record["dead_fraction"] <= 1 and 0 <= record["top1_agreement"] <= 1
     assert len(scaling["checkpoint_sha256"]) == 64 and scaling["train_config"]["steps"] == 30
+    assert set(scaling["concept_baselines"]) == {"neurons", "pca"}
+    assert 0 <= scaling["concept_baselines"]["neurons"]["coverage"] <= 1
     topk = [r for r in scaling["records"] if r["architecture"] == "topk"]
     assert all(r["l0"] <= 4 for r in topk)
 
@@ -57,7 +60,7 @@ def test_exports_reproduce_the_recorded_metrics(sweep, tiny_activations):
 
 def test_plots_are_written(sweep):
     out, _ = sweep
-    for name in ("scaling.png", "mse_vs_l0.png"):
+    for name in ("scaling.png", "mse_vs_l0.png", "concepts.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -72,6 +75,21 @@ def test_a_rerun_skips_finished_saes(sweep, tiny_activations, monkeypatch):
     run(tiny_activations[0], out, "--topk-ks", "4")
     again = json.loads((out / "scaling.json").read_text())
     assert again["records"] == scaling["records"]
+
+
+def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activations, monkeypatch):
+    out, scaling = sweep
+    path = out / "l1_lambda1_f64" / "record.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in record.items() if k != "coverage"}))  # an older record
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished SAE was trained again")
+
+    monkeypatch.setattr(train_sae, "train_saes", no_training)
+    monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
+    run(tiny_activations[0], out, "--topk-ks", "4")
+    assert json.loads(path.read_text())["coverage"] == pytest.approx(record["coverage"], abs=1e-5)
 
 
 def test_activations_of_another_model_are_refused(tiny_activations, tmp_path, capsys):
