@@ -136,6 +136,12 @@ def test_browse_features(driver, site, tmp_path):
         assert driver.find_elements("css selector", "[data-testid=samples] .last-move")
         assert driver.find_elements("css selector", "[data-testid=histogram] rect")
         assert "Value effect" in driver.find_element("css selector", "[data-testid=value-effect]").text
+        assert "Best-matching concepts" in driver.find_element("css selector", "[data-testid=feature-concepts]").text
+        concept = driver.find_element("css selector", "[data-testid=concept-filter]")
+        concept.send_keys("no such concept")
+        concept.send_keys("\n")
+        wait_for(driver, "#position")
+        assert driver.find_element("css selector", "#position").text == "no feature matches these filters"
         driver.find_element("css selector", "[data-testid=tab-bands]").click()
         wait_for(driver, ".band-title")
         driver.save_screenshot(str(tmp_path / "viewer.png"))

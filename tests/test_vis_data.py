@@ -116,3 +116,18 @@ def test_shipped_bundle_lists_what_it_holds():
         data = json.loads((data_dir / entry["file"]).read_text())
         assert len(data["features"]) == entry["n_features"] == data["sae"]["n_features"]
         assert (REPO / "sae" / "pretrained" / entry["name"] / "cfg.json").is_file()  # the SAE it shows ships too
+
+
+def test_best_concepts_are_scored_on_the_scanned_positions(vis_data, tiny_activations):
+    from othello.concepts import concept_matrix, quantile_cuts, scalar_values
+    from sae.concepts import threshold_scores
+
+    data, _, features, boards, _ = vis_data
+    last = np.array(load_activations(tiny_activations[0], "heldout", ["last_move"])["last_move"])
+    mine, theirs = RULES.from_boards(boards)
+    names, concepts = concept_matrix(RULES, mine, theirs, last, quantile_cuts(scalar_values(RULES, mine, theirs)))
+    feature = max((f for f in data["features"] if f["frequency"]), key=lambda f: f["concepts"][0][1])
+    name, f1, precision, recall, threshold = feature["concepts"][0]
+    scores = threshold_scores(features.numpy()[:, [feature["id"]]], concepts[:, [names.index(name)]])
+    assert f1 == pytest.approx(scores["f1"].max(), abs=2e-3)
+    assert all(label in names for f in data["features"] if f["frequency"] for label in f["labels"])

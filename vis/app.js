@@ -77,7 +77,10 @@ async function openSAE(name, featureId) {
 
 function reorder() {
   const lo = Number($("min-freq").value) / 100, hi = Number($("max-freq").value) / 100;
-  const alive = state.sae.features.filter((f) => f.frequency > 0 && f.frequency >= lo && f.frequency <= hi);
+  const text = $("concept-filter").value.trim().toLowerCase();
+  const matches = (f) => !text || [...(f.labels || []), ...(f.concepts || []).map((c) => c[0])]
+    .some((name) => name.toLowerCase().includes(text));
+  const alive = state.sae.features.filter((f) => f.frequency > 0 && f.frequency >= lo && f.frequency <= hi && matches(f));
   const sort = $("sort").value;
   if (sort === "freq-desc") alive.sort((a, b) => b.frequency - a.frequency);
   if (sort === "freq-asc") alive.sort((a, b) => a.frequency - b.frequency);
@@ -132,6 +135,15 @@ function colour(value, scale, positive, negative) {
 
 function squareName(action) {
   return action === 36 ? "pass" : `${COLUMNS[action % 6]}${Math.floor(action / 6) + 1}`;
+}
+
+function drawConcepts(feature) {
+  const labels = feature.labels || [];
+  const label = labels.length ? `Label: ${labels.join(", ")} (predicted at precision >= 0.95)`
+    : "Unexplained: no board concept is predicted at precision >= 0.95";
+  const best = (feature.concepts || []).map(([name, f1, precision, recall, threshold]) =>
+    `${name} F1 ${f1.toFixed(2)} (precision ${precision.toFixed(2)}, recall ${recall.toFixed(2)}, above ${threshold} x max)`);
+  $("feature-concepts").textContent = `${label}. Best-matching concepts: ${best.join("; ") || "none"}.`;
 }
 
 function drawEffects(feature) {
@@ -230,10 +242,12 @@ function showFeature(id) {
     $("feature-stats").textContent = "Dead: it never fires on the held-out positions.";
     for (const part of ["effects", "heat", "samples", "histogram"]) $(part).replaceChildren();
     $("value-effect").textContent = "";
+    $("feature-concepts").textContent = "";
     return;
   }
   $("feature-stats").textContent = `fires on ${(100 * feature.frequency).toFixed(2)}% of positions, ` +
     `max activation ${feature.max.toFixed(2)}`;
+  drawConcepts(feature);
   drawEffects(feature);
   drawHeat(feature);
   drawHistogram(feature);
@@ -246,8 +260,12 @@ function wire() {
   $("prev").addEventListener("click", () => step(-1));
   $("next").addEventListener("click", () => step(1));
   $("feature-id").addEventListener("change", () => showFeature(Number($("feature-id").value)));
-  for (const id of ["sort", "min-freq", "max-freq"]) {
-    $(id).addEventListener("change", () => { reorder(); showFeature(state.order.includes(state.feature) ? state.feature : state.order[0]); });
+  for (const id of ["sort", "min-freq", "max-freq", "concept-filter"]) {
+    $(id).addEventListener("change", () => {
+      reorder();
+      if (!state.order.length) $("position").textContent = "no feature matches these filters";
+      else showFeature(state.order.includes(state.feature) ? state.feature : state.order[0]);
+    });
   }
   document.querySelectorAll(".tabs button").forEach((button) => button.addEventListener("click", () => {
     state.samples = button.dataset.samples;

@@ -16,7 +16,11 @@ trained on). Per SAE file:
                    "histogram": [counts of nonzero activations over `bins` equal bins of (0, max]],
                    "promotes" / "suppresses": [[action, logit change], ...] (5 each; 36 is pass),
                    "value": value-logit change,
-                   "heat": {"mine" | "theirs" | "empty": 36 values: P(state | fires) - P(state)}}]}
+                   "heat": {"mine" | "theirs" | "empty": 36 values: P(state | fires) - P(state)},
+                   "concepts": [[name, F1, precision, recall, threshold], ...] its 3 best-matching
+                               board concepts (othello/concepts.py; threshold x max activation),
+                   "labels": [name, ...] the concepts it predicts at precision >= 0.95 on >= 10
+                             positions (sae/concepts.py); none: unexplained}]}
                    (dead features carry only id and frequency 0)
 
 Move and value effects are the decoder direction's direct path through the residual
@@ -39,8 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from NetworkWrapper import CheckpointError, NetworkWrapper  # noqa: E402
 from othello.bitboard import bitboard_rules  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
+from othello.concepts import concept_matrix, quantile_cuts, scalar_values  # noqa: E402
 from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
 from sae.activations import ActivationError, file_sha256, load_activations, resid_field  # noqa: E402
+from sae.concepts import THRESHOLDS, feature_labels, threshold_scores  # noqa: E402
 from sae.export import load_saelens  # noqa: E402
 
 HEADLINE = ("l0", "fve", "mse", "dead_fraction", "dense_fraction", "policy_kl", "top1_agreement", "value_mse",
@@ -155,11 +161,53 @@ def direct_effects(network, sae):
     return (directions @ net.policy_head.weight.T.cpu()), (directions @ net.value_head.weight.T.cpu()).squeeze(1)
 
 
-def export_sae(folder, record, x, boards, legal, last_moves, network, config):
+@dataclass
+class Positions:
+    """The held-out positions scanned, with what the export needs of them."""
+
+    x: torch.Tensor
+    """residual streams (N, d)"""
+    boards: np.ndarray
+    """canonical boards (N, 36)"""
+    legal: np.ndarray
+    """action masks (N, 37)"""
+    last_moves: np.ndarray
+    """the move that led to each (N,), -1 unknown"""
+    concept_names: list
+    """names of the board concepts (othello/concepts.py)"""
+    concepts: np.ndarray
+    """(N, C) bool"""
+
+
+def concept_matches(sae, positions, top=3):
+    """Per feature: its best-matching concepts [[name, F1, precision, recall, threshold]] and
+    its labels (the concepts it predicts with precision >= 0.95 on >= 10 of these positions)."""
+    with torch.no_grad():
+        features = torch.cat([sae.encode(chunk) for chunk in positions.x.split(8192)]).numpy()
+    scores = threshold_scores(features, positions.concepts)
+    best_threshold = scores["f1"].argmax(axis=0)  # (F, C)
+    f1 = scores["f1"].max(axis=0)
+    labels = feature_labels(scores)
+    matches = []
+    for i in range(len(f1)):
+        best = []
+        for c in np.argsort(-f1[i])[:top]:
+            if f1[i, c] > 0:
+                t = best_threshold[i, c]
+                best.append([positions.concept_names[c], significant(f1[i, c], 3),
+                             significant(scores["precision"][t, i, c], 3), significant(scores["recall"][t, i, c], 3),
+                             THRESHOLDS[t]])
+        matches.append((best, [positions.concept_names[c] for c in np.flatnonzero(labels[i])][:8]))
+    return matches
+
+
+def export_sae(folder, record, positions, network, config):
     """The viewer's JSON for one SAE."""
     sae = load_saelens(folder)
     generator = torch.Generator().manual_seed(config.seed)
+    x, boards, legal, last_moves = positions.x, positions.boards, positions.legal, positions.last_moves
     data = feature_data(sae, x, boards, config, generator)
+    matches = concept_matches(sae, positions)
     policy_effect, value_effect = direct_effects(network, sae)
     referenced, features = {}, []
 
@@ -188,6 +236,7 @@ def export_sae(folder, record, x, boards, legal, last_moves, network, config):
             "value": round(value_effect[i].item(), 4),
             "heat": {state: [round(v, 3) for v in data["heat"][i, j * 36:(j + 1) * 36].tolist()]
                      for j, state in enumerate(("mine", "theirs", "empty"))},
+            "concepts": matches[i][0], "labels": matches[i][1],
         })
     rows = sorted(referenced, key=referenced.get)
     summary = {"name": Path(folder).name, **{k: record.get(k) for k in ("architecture", "l1_penalty", "k", "n_features")},
@@ -235,13 +284,15 @@ def generate(config: VisConfig):
     x = torch.from_numpy(np.array(heldout[field][rows]))
     boards, last_moves = np.array(heldout["boards"][rows]), np.array(heldout["last_move"][rows])
     rules = bitboard_rules(6)
-    legal = rules.action_mask(*rules.from_boards(boards))
+    mine, theirs = rules.from_boards(boards)
+    names, concepts = concept_matrix(rules, mine, theirs, last_moves, quantile_cuts(scalar_values(rules, mine, theirs)))
+    positions = Positions(x, boards, rules.action_mask(mine, theirs), last_moves, names, concepts)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for folder in tqdm(folders, desc="saes", disable=not config.progress):
         record = record_of(folder)
-        data = export_sae(folder, record, x, boards, legal, last_moves, network, config)
+        data = export_sae(folder, record, positions, network, config)
         file = f"{data['sae']['name']}.json"
         write_json(out / file, data)
         alive = sum(1 for f in data["features"] if f["frequency"] > 0)
