@@ -13,7 +13,6 @@ SAE, every metric measured on the held-out games) and the scaling plots. For the
 these go to the top level (scaling.json, assets/); otherwise beside the SAEs.
 """
 import json
-import os
 import sys
 import time
 import zlib
@@ -29,7 +28,7 @@ from othello.bitboard import bitboard_rules
 from othello.cli import parse_config
 from othello.OthelloPlayers import SHIPPED_MODEL
 from othello.concepts import concept_matrix, quantile_cuts, scalar_values
-from sae.activations import ActivationError, file_sha256, load_activations, resid_field
+from sae.activations import ActivationError, file_sha256, load_activations, resid_field, write_text_atomic
 from sae.concepts import concept_summary
 from sae.export import export_saelens, load_saelens
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
@@ -232,11 +231,7 @@ def finished_record(folder, expected):
 
 
 def write_json(path, obj):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
 
 
 def run_sweep(config: SweepConfig, command="train_sae.py"):

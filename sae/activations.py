@@ -50,6 +50,15 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
+def write_text_atomic(path, text):
+    """Write to a temporary file, then rename it over `path`: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_activations(directory, splits, metadata):
     """Write {split: {field: array}} and the manifest (with `metadata` merged in), each file
     atomically, the manifest last. Returns the manifest."""
@@ -68,9 +77,7 @@ def write_activations(directory, splits, metadata):
     manifest = {"format": FORMAT, **metadata, "fields": fields,
                 "splits": {split: {"count": len(arrays["game"]), "games": int(len(np.unique(arrays["game"])))}
                            for split, arrays in splits.items()}}
-    tmp = directory / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, directory / "manifest.json")
+    write_text_atomic(directory / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

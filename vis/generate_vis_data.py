@@ -28,7 +28,6 @@ connections into the policy and value heads (layer 3's block is bypassed): W_pol
 w_value @ d, per unit of feature activation.
 """
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from othello.bitboard import bitboard_rules  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
 from othello.concepts import concept_matrix, quantile_cuts, scalar_values  # noqa: E402
 from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
-from sae.activations import ActivationError, file_sha256, load_activations, resid_field  # noqa: E402
+from sae.activations import ActivationError, file_sha256, load_activations, resid_field, write_text_atomic  # noqa: E402
 from sae.concepts import THRESHOLDS, feature_labels, threshold_scores  # noqa: E402
 from sae.export import load_saelens  # noqa: E402
 
@@ -266,9 +265,7 @@ def record_of(folder):
 
 
 def write_json(path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, separators=(",", ":")))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, separators=(",", ":")))  # compact: the page downloads it
 
 
 def generate(config: VisConfig):
