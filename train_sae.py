@@ -27,9 +27,8 @@ from NetworkWrapper import CheckpointError, NetworkWrapper, default_device
 from othello.bitboard import bitboard_rules
 from othello.cli import parse_config
 from othello.OthelloPlayers import SHIPPED_MODEL
-from othello.concepts import concept_matrix, quantile_cuts, scalar_values
-from sae.activations import ActivationError, file_sha256, load_activations, resid_field, write_text_atomic
-from sae.concepts import concept_summary
+from sae.activations import ActivationError, file_sha256, load_activations, read_manifest, resid_field, write_text_atomic
+from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows
 from sae.export import export_saelens, load_saelens
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
 from sae.model import SAEConfig, SparseAutoencoder
@@ -53,6 +52,8 @@ PROFILES = {
 GROUP_MAX_FEATURES = 1024
 # Keys of an SAE's record.json that say what it was trained on and with (checked on resume);
 # scaling.json states them once rather than per record.
+# Metrics added after the first sweeps: a finished SAE without them gets them on resume.
+CONCEPT_KEYS = {"coverage", "auroc", "explained_features", "probe_cosine"}
 RUN_KEYS = ("sae_config", "train_config", "activations", "checkpoint_sha256", "train_activations", "heldout_positions")
 
 
@@ -142,68 +143,27 @@ class SweepConfig:
 class SweepData:
     """Training activations, and the held-out set with everything the metrics need."""
 
-    def __init__(self, config: SweepConfig, device):
+    def __init__(self, config: SweepConfig, network, device):
         sha256 = file_sha256(config.checkpoint)
         field = resid_field(config.layer)
         rng = np.random.default_rng(config.seed)
-        train = load_activations(config.activations, "train", [field, "boards", "last_move"], checkpoint_sha256=sha256)
-        heldout = load_activations(config.activations, "heldout", [field, "boards", "last_move"],
-                                   checkpoint_sha256=sha256)
-        rows = subset(len(train[field]), config.max_train(), rng)
-        held_rows = subset(len(heldout[field]), PROFILES[config.profile]["max_heldout"], rng)
+        train = load_activations(config.activations, "train", [field, *CONCEPT_FIELDS], checkpoint_sha256=sha256)
+        heldout = load_activations(config.activations, "heldout", [field, *CONCEPT_FIELDS], checkpoint_sha256=sha256)
+        rows = sample_rows(len(train[field]), config.max_train(), rng)
+        held_rows = sample_rows(len(heldout[field]), PROFILES[config.profile]["max_heldout"], rng)
         self.train = torch.from_numpy(np.asarray(train[field][rows])).to(device)
+        self.train_boards = np.asarray(train["boards"][rows])
         self.heldout = torch.from_numpy(np.asarray(heldout[field][held_rows])).to(device)
         boards = np.asarray(heldout["boards"][held_rows])
         rules = bitboard_rules(int(round(boards.shape[1] ** 0.5)))
         self.legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0).to(device)
         self.mean = self.train.mean(dim=0)
-        self.concepts = ConceptData(train, heldout, field, PROFILES[config.profile]["concept_positions"], rng)
+        sims = read_manifest(config.activations)["config"].get("sims", 64)  # the search the games were played with
+        self.concepts = ConceptData(network, field, {"train": train, "heldout": heldout},
+                                    PROFILES[config.profile]["concept_positions"], rng, sims)
         self.checkpoint_sha256 = sha256
         self.source = {"activations": config.activations, "checkpoint_sha256": sha256, "layer": config.layer,
                        "train_activations": len(self.train), "heldout_positions": len(self.heldout)}
-
-
-class ConceptData:
-    """Board concepts and residual streams of a few positions of each split (sae/concepts.py)."""
-
-    def __init__(self, train, heldout, field, positions, rng):
-        rules = bitboard_rules(int(round(train["boards"].shape[1] ** 0.5)))
-        self.x, self.concepts = {}, {}
-        cuts = None
-        for split, arrays in (("train", train), ("heldout", heldout)):
-            rows = subset(len(arrays["boards"]), positions, rng)
-            mine, theirs = rules.from_boards(np.asarray(arrays["boards"][rows]))
-            cuts = cuts or quantile_cuts(scalar_values(rules, mine, theirs))  # from train, used for both
-            self.names, self.concepts[split] = concept_matrix(rules, mine, theirs, np.asarray(arrays["last_move"][rows]),
-                                                              cuts)
-            self.x[split] = torch.from_numpy(np.asarray(arrays[field][rows]))
-
-    def summary(self, encode):
-        """concept_summary of features given by `encode` (raw activations -> features)."""
-        with torch.no_grad():
-            features = {split: encode(x).cpu().numpy() for split, x in self.x.items()}
-        return concept_summary(features["train"], self.concepts["train"], features["heldout"],
-                               self.concepts["heldout"], self.names)
-
-    def baselines(self):
-        """The same metrics for the raw neurons (the stream is non-negative: a sum of ReLUs) and
-        for its principal directions (each sign a feature), fitted on the training positions."""
-        x = self.x["train"]
-        mean = x.mean(dim=0)
-        _, _, directions = torch.linalg.svd(x - mean, full_matrices=False)
-
-        def pca(stream):
-            projection = (stream - mean) @ directions.T
-            return torch.cat([projection.clamp_min(0), (-projection).clamp_min(0)], dim=1)
-
-        return {"neurons": self.summary(lambda stream: stream), "pca": self.summary(pca)}
-
-
-def subset(count, limit, rng):
-    """Sorted random rows, `limit` of `count` (all when limit is 0 or not smaller)."""
-    if not limit or limit >= count:
-        return np.arange(count)
-    return np.sort(rng.choice(count, size=limit, replace=False))
 
 
 def evaluate(sae, network, data, layer, baseline):
@@ -214,8 +174,16 @@ def evaluate(sae, network, data, layer, baseline):
     with torch.no_grad():
         losses = [sae.loss(chunk, sae(chunk))[0].item() * len(chunk) for chunk in data.heldout.split(8192)]
     metrics["loss"] = sum(losses) / len(data.heldout)
-    metrics.update(data.concepts.summary(lambda x: sae.encode(x.to(data.heldout.device))))
+    metrics.update(concept_metrics(sae, data))
     return metrics
+
+
+def concept_metrics(sae, data):
+    """The concept metrics of one SAE (sae/concepts.py), and how close its decoder comes to the
+    linear probes."""
+    with torch.no_grad():
+        return {**data.concepts.summary(lambda x: sae.encode(x.to(data.heldout.device))),
+                "probe_cosine": data.concepts.probe_cosine(sae.W_dec.cpu())}
 
 
 def finished_record(folder, expected):
@@ -240,7 +208,7 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
         torch.set_num_threads(config.threads)
     device = default_device()
     network = NetworkWrapper.load_checkpoint(config.checkpoint, device)
-    data = SweepData(config, device)
+    data = SweepData(config, network, device)
     baseline = fidelity_baseline(network.net, data.heldout, data.legal, config.layer, data.mean)
     train_config = config.train_config()
     out_dir = Path(config.out_dir)
@@ -253,9 +221,8 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
                     for _, c in group]
         done = [finished_record(out_dir / name, e) for (name, _), e in zip(group, expected)]
         for (name, _), record in zip(group, done):
-            if record is not None and "coverage" not in record:  # finished before the concept metrics
-                sae = load_saelens(out_dir / name).to(device)  # the export: scale folded in
-                record.update(data.concepts.summary(lambda x: sae.encode(x.to(device))))
+            if record is not None and not CONCEPT_KEYS <= record.keys():  # finished before these metrics
+                record.update(concept_metrics(load_saelens(out_dir / name).to(device), data))  # scale folded in
                 write_json(out_dir / name / "record.json", record)
         todo = [i for i, record in enumerate(done) if record is None]
         width = group[0][1].n_features
@@ -279,7 +246,8 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     scaling = {"command": command, "config": asdict(config),
                "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
                **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
-               "ablation_kl_zero": baseline["ablation_kl_zero"], "concept_baselines": data.concepts.baselines(),
+               "ablation_kl_zero": baseline["ablation_kl_zero"], "concept_baselines": data.concepts.baselines(
+                   network.model_config, config.layer, train_config, config.seed, data.train_boards),
                "records": [{k: v for k, v in r.items() if k not in RUN_KEYS} for r in records]}
     if run:
         run.finish()

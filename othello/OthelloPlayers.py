@@ -233,6 +233,21 @@ def trained_mcts_config(network, num_simulations):
                       margin_weight=trained.get("margin_weight", 0.0))
 
 
+def search_best_moves(network, rules, mine, theirs, num_simulations, chunk=2048):
+    """The move a trained agent plays in each position (B,) of bitboards: a fresh, noise-free
+    search of `num_simulations` (see AlphaZeroPlayer); -1 where the game is over."""
+    from mcts import search_actions
+
+    config = trained_mcts_config(network, num_simulations)
+    mine, theirs = np.asarray(mine, np.uint64), np.asarray(theirs, np.uint64)
+    moves = np.full(len(mine), -1, np.int64)
+    live = np.flatnonzero(~rules.is_over(mine, theirs))
+    for start in range(0, len(live), chunk):
+        rows = live[start:start + chunk]
+        moves[rows] = search_actions(rules, network.predict_batch, config, mine[rows], theirs[rows])[0]
+    return moves
+
+
 def make_player(spec: str, game, seed: int = 0, num_simulations: int = DEFAULT_SIMULATIONS):
     """Player from a spec: random, greedy, alphabeta[:depth] (default depth 4), alphazero (the
     shipped model) or the path of a checkpoint; the last two search `num_simulations` per move."""

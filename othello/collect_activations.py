@@ -77,19 +77,19 @@ class CollectConfig:
 
 
 class PositionLog:
-    """Every position seen, in order, with its game, the move that led to it (-1: unknown)
-    and whether a search (not the game) found it."""
+    """Every position seen, in order, with its game, the move that led to it (-1: unknown),
+    the discs that move flipped (a bitboard) and whether a search (not the game) found it."""
 
     def __init__(self):
         self.parts = []
 
-    def add(self, mine, theirs, games, last_moves, searched):
+    def add(self, mine, theirs, games, last_moves, flipped, searched):
         self.parts.append((mine, theirs, np.asarray(games, np.int32), np.asarray(last_moves, np.int8),
-                           np.full(len(mine), searched)))
+                           np.asarray(flipped, np.uint64), np.full(len(mine), searched)))
 
     def unique(self):
-        """(mine, theirs, game, last_move, searched) of each distinct board at its first
-        sighting, in order."""
+        """(mine, theirs, game, last_move, flipped, searched) of each distinct board at its
+        first sighting, in order."""
         columns = [np.concatenate(column) for column in zip(*self.parts)]
         self.parts = [tuple(columns)]  # compacted: later calls concatenate less
         _, first = np.unique(np.stack(columns[:2], axis=1), axis=0, return_index=True)
@@ -98,16 +98,26 @@ class PositionLog:
 
 
 def moves_into(tree, rows, nodes):
-    """The action that leads from each node's parent to it, in a BatchedMCTS tree (roots: -1)."""
+    """The action that leads from each node's parent to it, in a BatchedMCTS tree (roots: -1),
+    and the discs it flipped (roots: 0)."""
     parents = tree.parent[rows, nodes]
     edges = tree.children[rows, np.maximum(parents, 0)] == nodes[:, None]  # (k, A)
-    return np.where(parents >= 0, np.argmax(edges, axis=1), -1)
+    flipped = flipped_discs(tree.theirs[rows, np.maximum(parents, 0)], tree.theirs[rows, nodes])
+    return np.where(parents >= 0, np.argmax(edges, axis=1), -1), np.where(parents >= 0, flipped, np.uint64(0))
+
+
+def flipped_discs(before_theirs, after_theirs):
+    """The discs a move flipped, from the opponent's discs before it (the mover's point of view)
+    and the mover's discs after it (the next player's "theirs"). A pass flips nothing: the
+    mover's discs after it are its own discs before it."""
+    return np.asarray(before_theirs, np.uint64) & np.asarray(after_theirs, np.uint64)
 
 
 def play_games(game, agent, opponents, config, rng, log):
     """Matches of `agent` against each opponent in turn until the log holds enough positions."""
     rules, first_game = game.rules, 0
     last_move = np.full(config.batch_games, -1)  # per game of the current match; the opening's are not seen
+    last_theirs = np.zeros(config.batch_games, np.uint64)  # per game: the opponent's discs before that move
     bar = tqdm(total=config.positions, desc="positions", unit="pos", disable=not config.progress)
     found = 0
     while found < config.positions:
@@ -115,13 +125,19 @@ def play_games(game, agent, opponents, config, rng, log):
             last_move.fill(-1)
 
             def record(actor, games, mine, theirs, actions, offset=first_game):
-                log.add(mine, theirs, offset + games, last_move[games], searched=False)
+                known = last_move[games] >= 0
+                flipped = np.where(known, flipped_discs(last_theirs[games], theirs), np.uint64(0))
+                log.add(mine, theirs, offset + games, last_move[games], flipped, searched=False)
                 if actor is agent:  # the positions its search evaluated, attributed to their games
                     tree = agent.last_search
                     rows, nodes = np.nonzero(tree.expanded)
-                    into = np.where(nodes == 0, last_move[games[rows]], moves_into(tree, rows, nodes))
-                    log.add(tree.mine[rows, nodes], tree.theirs[rows, nodes], offset + games[rows], into, searched=True)
-                last_move[games] = actions
+                    into, flipped_into = moves_into(tree, rows, nodes)
+                    root = nodes == 0
+                    into = np.where(root, last_move[games[rows]], into)
+                    flipped_into = np.where(root, flipped[rows], flipped_into)
+                    log.add(tree.mine[rows, nodes], tree.theirs[rows, nodes], offset + games[rows], into,
+                            flipped_into, searched=True)
+                last_move[games], last_theirs[games] = actions, theirs
 
             play_match(rules, agent, opponent, config.batch_games, config.opening_plies, rng, on_move=record)
             first_game += config.batch_games
@@ -183,11 +199,11 @@ def collect(config: CollectConfig, command="collect"):
     # The last round overshoots: a uniform sample keeps every opponent's share.
     unique = log.unique()
     keep = np.sort(rng.choice(len(unique[0]), size=min(config.positions, len(unique[0])), replace=False))
-    mine, theirs, games, last_moves, searched = (column[keep] for column in unique)
+    mine, theirs, games, last_moves, flipped, searched = (column[keep] for column in unique)
     boards = game.rules.to_boards(mine, theirs).reshape(len(mine), -1).astype(np.int8)
     rows = {"boards": boards, **network_outputs(network, boards, config.layer_list),
             "ply": (np.abs(boards).sum(axis=1) - 4).astype(np.int16), "game": games, "last_move": last_moves,
-            "searched": searched}
+            "flipped": game.rules.unpack(flipped).astype(np.int8), "searched": searched}
     heldout = split_by_game(games, config.heldout_fraction, rng)
     splits = {"train": {k: v[~heldout] for k, v in rows.items()}, "heldout": {k: v[heldout] for k, v in rows.items()}}
     return write_activations(config.out, splits, {

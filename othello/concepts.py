@@ -5,10 +5,14 @@ Per square (each a (B, n*n) bool array):
     mine, theirs, empty          who holds the square
     legal, opponent_legal        a legal move for the side to move / for the opponent
     last_move                    the opponent's move that led here (where known)
+    flipped                      the discs that move flipped (where known)
     stable_mine, stable_theirs   discs that can never be flipped again
     frontier_mine, ...theirs     discs next to an empty square (in any of the 8 directions)
 Per position, binarised at quantiles of a reference set (`scalar_concepts`):
     mobility (legal moves), disc_difference (mine - theirs), empties (the game phase)
+The model's own outputs, when given (`model_concepts`):
+    best_move:<square>           the move its search plays
+    value>0                      its value head expects the side to move to win
 
 Stability is the standard conservative test, iterated to a fixed point: a disc is stable when,
 along each of the four axes through it, the line is full, or one of its two neighbours on that
@@ -20,7 +24,7 @@ import numpy as np
 from othello.bitboard import popcount
 from othello.squares import square_name
 
-SQUARE_CONCEPTS = ("mine", "theirs", "empty", "legal", "opponent_legal", "last_move", "stable_mine",
+SQUARE_CONCEPTS = ("mine", "theirs", "empty", "legal", "opponent_legal", "last_move", "flipped", "stable_mine",
                    "stable_theirs", "frontier_mine", "frontier_theirs")
 SCALARS = ("mobility", "disc_difference", "empties")
 # Indices into BitboardRules.directions (E, W, S, N, SE, SW, NE, NW): the four axes as pairs of
@@ -79,9 +83,9 @@ def unpack(rules, bitboards):
     return rules.unpack(np.asarray(bitboards, np.uint64)).astype(bool)
 
 
-def square_concepts(rules, mine, theirs, last_move=None):
+def square_concepts(rules, mine, theirs, last_move=None, flipped=None):
     """{name: (B, n*n) bool} for the SQUARE_CONCEPTS; `last_move` (B,) actions (-1: unknown,
-    the pass: no square) or None."""
+    the pass: no square) or None; `flipped` (B, n*n) the discs it flipped, or None."""
     mine, theirs = np.asarray(mine, np.uint64), np.asarray(theirs, np.uint64)
     empty = ~(mine | theirs) & np.uint64(rules.full)
     boards = {"mine": mine, "theirs": theirs, "empty": empty,
@@ -95,6 +99,7 @@ def square_concepts(rules, mine, theirs, last_move=None):
         placed = (last_move >= 0) & (last_move < rules.num_squares)
         last[np.flatnonzero(placed), last_move[placed]] = True
     concepts["last_move"] = last
+    concepts["flipped"] = np.zeros_like(last) if flipped is None else np.asarray(flipped, bool)
     return {name: concepts[name] for name in SQUARE_CONCEPTS}
 
 
@@ -116,12 +121,27 @@ def quantile_cuts(values, quantiles=(0.25, 0.5, 0.75)):
     return {name: sorted({float(np.quantile(v, q)) for q in quantiles}) for name, v in values.items()}
 
 
-def concept_matrix(rules, mine, theirs, last_move, cuts):
-    """(names, (B, C) bool): every square concept as "<concept>:<square>" and every scalar at
-    its cut points (from `quantile_cuts` on a reference set, so train and held-out agree)."""
-    squares = square_concepts(rules, mine, theirs, last_move)
+def model_concepts(num_squares, best_move, value):
+    """{name: (B, n*n) or (B,) bool}: the square the model's search plays (`best_move` (B,)
+    actions; a pass marks no square) and whether its value (B,) is positive."""
+    best_move = np.asarray(best_move)
+    best = np.zeros((len(best_move), num_squares), bool)
+    on_board = np.flatnonzero((best_move >= 0) & (best_move < num_squares))
+    best[on_board, best_move[on_board]] = True
+    return {"best_move": best, "value>0": np.asarray(value) > 0}
+
+
+def concept_matrix(rules, mine, theirs, last_move, cuts, flipped=None, best_move=None, value=None):
+    """(names, (B, C) bool): every square concept as "<concept>:<square>", every scalar at its
+    cut points (from `quantile_cuts` on a reference set, so train and held-out agree) and, when
+    `best_move` and `value` are given, the model's outputs (`model_concepts`)."""
+    squares = square_concepts(rules, mine, theirs, last_move, flipped)
     scalars = scalar_concepts(scalar_values(rules, mine, theirs), cuts)
-    names = [f"{concept}:{square_name(i, rules.n)}" for concept in SQUARE_CONCEPTS for i in range(rules.num_squares)]
-    names += list(scalars)
+    square_names = [square_name(i, rules.n) for i in range(rules.num_squares)]
+    names = [f"{concept}:{square}" for concept in SQUARE_CONCEPTS for square in square_names] + list(scalars)
     columns = [squares[concept] for concept in SQUARE_CONCEPTS] + [np.stack(list(scalars.values()), axis=1)]
+    if best_move is not None and value is not None:
+        model = model_concepts(rules.num_squares, best_move, value)
+        names += [f"best_move:{square}" for square in square_names] + ["value>0"]
+        columns += [model["best_move"], model["value>0"][:, None]]
     return names, np.concatenate(columns, axis=1)

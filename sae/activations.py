@@ -15,6 +15,7 @@ Fields (N rows per split, one per unique position):
     game        int32 (N,)         the game the position was first seen in
     last_move   int8 (N,)          the action that led to it when seen (36: a pass; -1: unknown,
                                    i.e. the first position after a game's random opening)
+    flipped     int8 (N, n*n)      1 on the discs that move flipped (none when unknown or a pass)
     searched    bool (N,)          True: evaluated in a search; False: played in the game
 
 manifest.json: {"format": 1, "layers", "fields": {name: {"dtype", "shape"}}, "splits":

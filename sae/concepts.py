@@ -12,6 +12,11 @@ counted with matrix products over the whole batch: features (N, F) against conce
                            on >= 10 positions (training set); on held-out positions predict the
                            concepts as the union of the labels of the firing features; the mean
                            F1 per position over a group of concepts (e.g. the 36 "mine" squares)
+    explained features     the same labels, but a concept true in most positions must be
+                           predicted better than its base rate (`informative_labels`): the
+                           labels people read; a feature with none is "unexplained"
+    linear probes          a logistic regression per concept on the raw stream (the ceiling of
+                           linear decodability), and each probe's closest SAE feature by cosine
 """
 import numpy as np
 import torch
@@ -82,6 +87,24 @@ def feature_labels(scores, min_precision=0.95, min_count=10):
     return good.any(axis=0)
 
 
+def best_auroc(features, concepts):
+    """(C,) each concept's best AUROC over the features (features that never fire score 0.5)."""
+    features = np.asarray(features)
+    alive = np.flatnonzero(features.max(axis=0) > 0)
+    if len(alive) == 0:
+        return np.full(np.asarray(concepts).shape[1], 0.5)
+    return auroc(features[:, alive], concepts).max(axis=0)
+
+
+def informative_labels(scores, base_rate, min_precision=0.95, min_count=10, min_gain=0.9):
+    """(F, C) bool: `feature_labels`, where besides the precision must close at least `min_gain`
+    of the gap between the concept's base rate (C,) and 1: a concept true in 90% of positions
+    needs precision >= 0.99, so a feature that fires everywhere does not get it."""
+    needed = np.maximum(min_precision, np.asarray(base_rate) + min_gain * (1 - np.asarray(base_rate)))
+    good = (scores["precision"] >= needed) & (scores["true_positives"] >= min_count)
+    return good.any(axis=0)
+
+
 def board_reconstruction(features, labels, concepts, groups):
     """{group: mean F1 per position} when the concepts of each held-out position are predicted
     as the union of the labels of its firing features. `groups` maps a name to the concept
@@ -114,15 +137,65 @@ def concept_groups(names):
 
 
 def concept_summary(train_features, train_concepts, heldout_features, heldout_concepts, names):
-    """The per-SAE concept metrics: coverage on held-out positions (all concepts, and per
-    square-concept group), board reconstruction of RECONSTRUCTED on held-out positions with
-    labels from the training positions, and how many features got a label."""
-    labels = feature_labels(threshold_scores(train_features, train_concepts))
+    """The per-SAE concept metrics: coverage and mean best AUROC on held-out positions (all
+    concepts, and coverage per square-concept group), board reconstruction of RECONSTRUCTED on
+    held-out positions with labels from the training positions, and how many features got a
+    label and an informative label."""
+    train_scores = threshold_scores(train_features, train_concepts)
+    labels = feature_labels(train_scores)
+    explained = informative_labels(train_scores, np.asarray(train_concepts).mean(axis=0))
     groups = concept_groups(names)
     best = threshold_scores(heldout_features, heldout_concepts)["f1"].max(axis=(0, 1))  # (C,)
     reconstruction = board_reconstruction(heldout_features, labels, heldout_concepts,
                                           {g: groups[g] for g in RECONSTRUCTED})
-    return {"coverage": float(best.mean()),
+    return {"coverage": float(best.mean()), "auroc": float(best_auroc(heldout_features, heldout_concepts).mean()),
             **{f"coverage_{g}": float(best[columns].mean()) for g, columns in groups.items()},
             **{f"reconstruction_{g}": value for g, value in reconstruction.items()},
-            "labelled_features": int(labels.any(axis=1).sum())}
+            "labelled_features": int(labels.any(axis=1).sum()),
+            "explained_features": int(explained.any(axis=1).sum())}
+
+
+def fit_probes(x, concepts, steps=300, lr=0.05, weight_decay=1e-4):
+    """A logistic regression per concept on activations x (N, d), trained together (full batch,
+    Adam, on standardised inputs). Returns (weights (C, d), bias (C,)) in raw activation space."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    y = _as_tensor(concepts)
+    mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)
+    z = (x - mean) / std
+    weight = torch.zeros(y.shape[1], x.shape[1], requires_grad=True)
+    prior = y.mean(dim=0).clamp(1e-4, 1 - 1e-4)
+    bias = torch.log(prior / (1 - prior)).clone().requires_grad_(True)  # start at the base rate
+    optimiser = torch.optim.Adam([weight, bias], lr=lr)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        logits = z @ weight.T + bias
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y) + weight_decay * weight.square().sum()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        raw_weight = weight / std
+        return raw_weight, bias - raw_weight @ mean
+
+
+def probe_summary(probes, x, concepts, names):
+    """Held-out scores of `fit_probes`' probes, as concept_summary reports an SAE: each probe's
+    logit is a feature for its own concept (best threshold over the probability's deciles)."""
+    weight, bias = probes
+    with torch.no_grad():
+        probability = torch.sigmoid(torch.as_tensor(x, dtype=torch.float32) @ weight.T + bias).numpy()
+    concepts = np.asarray(concepts, bool)
+    f1 = np.stack([2 * (p & concepts).sum(axis=0) / np.maximum(p.sum(axis=0) + concepts.sum(axis=0), 1)
+                   for p in (probability > t for t in np.arange(0.1, 1.0, 0.1))]).max(axis=0)  # (C,)
+    areas = np.array([auroc(probability[:, [c]], concepts[:, [c]])[0, 0] for c in range(concepts.shape[1])])
+    groups = concept_groups(names)
+    return {"coverage": float(f1.mean()), "auroc": float(areas.mean()),
+            **{f"coverage_{g}": float(f1[columns].mean()) for g, columns in groups.items()}}
+
+
+def closest_features(probe_weight, decoder):
+    """For each probe (C, d), the SAE feature whose decoder direction (F, d) points closest
+    to it: (feature index (C,), cosine (C,))."""
+    probe = torch.nn.functional.normalize(torch.as_tensor(probe_weight, dtype=torch.float32), dim=1)
+    directions = torch.nn.functional.normalize(torch.as_tensor(decoder, dtype=torch.float32), dim=1)
+    cosine, index = (probe @ directions.T).max(dim=1)
+    return index.numpy(), cosine.numpy()

@@ -56,22 +56,24 @@ def plot_scaling(records, out_dir, concept_baselines=None):
     figure.savefig(frontier_path, dpi=110)
     plt.close(figure)
     paths = [scaling_path, frontier_path]
-    if records and all("coverage" in r for r in records):
+    if records and all("auroc" in r for r in records):
         paths.append(_plot_concepts(plt, records, concept_baselines or {}, out_dir / "concepts.png"))
     return paths
 
 
 def _plot_concepts(plt, records, baselines, path):
     panels = [("coverage", "coverage (mean best F1 over concepts)"),
+              ("auroc", "mean best AUROC over concepts"),
               ("reconstruction_mine", "board reconstruction: my discs (F1)"),
               ("reconstruction_legal", "board reconstruction: legal moves (F1)")]
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    figure, axes = plt.subplots(1, 4, figsize=(19, 4.5), constrained_layout=True)
     for ax, (key, label) in zip(axes, panels):
         for architecture, style in (("l1", "o-"), ("topk", "s--")):
             for width, group in _lines(records, architecture, "n_features", order_by="l0").items():
                 ax.plot([r["l0"] for r in group], [r[key] for r in group], style, label=f"{architecture}, {width} features")
-        for (name, values), colour in zip(sorted(baselines.items()), ("black", "grey")):
-            ax.axhline(values[key], color=colour, linestyle=":", label=f"{name} (baseline)")
+        for (name, values), colour in zip(sorted(baselines.items()), ("black", "grey", "tab:red", "tab:green")):
+            if key in values:  # the probes are not features: no board reconstruction
+                ax.axhline(values[key], color=colour, linestyle=":", label=f"{name} (baseline)")
         ax.set_xscale("log")
         ax.set_xlabel("L0 (active features per position)")
         ax.set_ylabel(label)

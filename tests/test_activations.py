@@ -122,3 +122,21 @@ def test_the_move_that_led_to_a_position_is_the_opponents_last_disc(tiny_activat
     rows = np.flatnonzero(placed)
     # Boards are from the side to move's view: the last disc placed is the opponent's (-1).
     assert (train["boards"][rows, train["last_move"][rows]] == -1).all()
+
+
+def test_the_flipped_discs_undo_the_last_move(tiny_activations):
+    """Taking back the last move (remove its disc, turn the flipped discs back) gives a position
+    where that move is legal and flips exactly those discs."""
+    rules = bitboard_rules(6)
+    train = load_activations(tiny_activations[0], "train")
+    flipped = train["flipped"].astype(bool)
+    last = train["last_move"]
+    assert not flipped[last < 0].any() and not flipped[last == 36].any()  # unknown or a pass: nothing
+    rows = np.flatnonzero((last >= 0) & (last < 36))
+    assert flipped[rows].sum(axis=1).min() >= 1  # every disc move flips at least one
+    mine, theirs = rules.from_boards(train["boards"][rows])
+    flips = rules.pack(flipped[rows])
+    move = np.left_shift(np.uint64(1), last[rows].astype(np.uint64))
+    mover_before, opponent_before = theirs & ~flips & ~move, mine | flips
+    assert (flips & ~theirs == 0).all()  # flipped discs now belong to the mover
+    assert np.array_equal(rules.flips(mover_before, opponent_before, move), flips)

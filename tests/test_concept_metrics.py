@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from sae.concepts import (THRESHOLDS, auroc, average_ranks, board_reconstruction, coverage, feature_labels,
-                          threshold_scores)
+from sae.concepts import (THRESHOLDS, auroc, average_ranks, best_auroc, board_reconstruction, closest_features,
+                          coverage, feature_labels, fit_probes, informative_labels, probe_summary, threshold_scores)
 
 
 def test_a_feature_equal_to_a_concept_scores_one():
@@ -54,3 +54,30 @@ def test_labels_and_board_reconstruction():
     # Without labels nothing is predicted: F1 0 wherever a concept holds, 1 where none does.
     none = board_reconstruction(features, np.zeros_like(labels), concepts, {"all": [0, 1, 2, 3]})
     assert none["all"] == pytest.approx(np.mean(~concepts.any(axis=1)))
+
+
+def test_a_feature_that_fires_everywhere_labels_only_rare_concepts_informatively():
+    rng = np.random.default_rng(2)
+    common = rng.random(1000) < 0.97  # true almost everywhere: precision 0.97 from firing always
+    rare = rng.random(1000) < 0.2
+    concepts = np.stack([common, rare], axis=1)
+    always = np.ones((1000, 1))
+    exact_rare = rare[:, None] * 1.0
+    features = np.concatenate([always, exact_rare], axis=1)
+    scores = threshold_scores(features, concepts)
+    assert feature_labels(scores)[0, 0]  # the plain precision rule is fooled by the base rate
+    informative = informative_labels(scores, concepts.mean(axis=0))
+    assert not informative[0, 0] and informative[1, 1]
+    np.testing.assert_allclose(best_auroc(features, concepts), [0.5, 1.0])
+
+
+def test_probes_find_linear_concepts_and_their_closest_feature():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2000, 8)).astype(np.float32)
+    concepts = np.stack([x[:, 0] > 0.5, x[:, 1] - x[:, 2] > 0], axis=1)
+    probes = fit_probes(x[:1000], concepts[:1000])
+    summary = probe_summary(probes, x[1000:], concepts[1000:], ["a", "b"])
+    assert summary["auroc"] > 0.98 and summary["coverage"] > 0.9
+    decoder = np.stack([np.eye(8)[3], np.eye(8)[0], (np.eye(8)[1] - np.eye(8)[2]) / np.sqrt(2)])
+    index, cosine = closest_features(probes[0], decoder)
+    assert index.tolist() == [1, 2] and (cosine > 0.95).all()

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from othello.bitboard import bitboard_rules
-from othello.concepts import (SQUARE_CONCEPTS, quantile_cuts, scalar_concepts, scalar_values, square_concepts,
-                              stable_discs)
+from othello.concepts import (SQUARE_CONCEPTS, concept_matrix, quantile_cuts, scalar_concepts, scalar_values,
+                              square_concepts, stable_discs)
 from othello.squares import parse_square
 from tests.conftest import random_positions
 
@@ -105,3 +105,24 @@ def test_scalar_concepts_at_quantiles():
     assert cuts == {"mobility": [4.5]}
     binary = scalar_concepts(values, cuts)
     assert list(binary) == ["mobility>=4.5"] and binary["mobility>=4.5"].sum() == 4
+
+
+def test_flipped_and_model_outputs_in_the_concept_matrix():
+    mine, theirs = position("......",
+                            "......",
+                            "..OX..",
+                            "..OO..",
+                            "..O...",
+                            "......")
+    # O has just played c5, flipping c4 (it was X's, bracketed by O's c3).
+    flipped = np.zeros((1, 36), bool)
+    flipped[0, parse_square("c4")] = True
+    cuts = quantile_cuts(scalar_values(RULES, mine, theirs))
+    names_, matrix = concept_matrix(RULES, mine, theirs, np.array([parse_square("c5")]), cuts, flipped=flipped,
+                                    best_move=np.array([parse_square("b2")]), value=np.array([-0.3]))
+    on = {names_[i] for i in np.flatnonzero(matrix[0])}
+    assert {"last_move:c5", "flipped:c4", "best_move:b2"} <= on
+    assert not any(name.startswith("flipped:") and name != "flipped:c4" for name in on)
+    assert "value>0" in names_ and "value>0" not in on
+    without_model, _ = concept_matrix(RULES, mine, theirs, np.array([-1]), cuts)
+    assert not any(name.startswith("best_move") or name == "value>0" for name in without_model)

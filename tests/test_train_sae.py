@@ -15,7 +15,8 @@ from tests.conftest import REPO
 RECORD_KEYS = {"architecture", "l1_penalty", "k", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
                "l0", "fve", "mse", "dead_fraction", "dense_fraction", "shrinkage", "policy_kl", "top1_agreement",
                "value_mse", "fraction_recovered", "coverage", "reconstruction_mine", "reconstruction_theirs",
-               "reconstruction_legal", "labelled_features"}
+               "reconstruction_legal", "labelled_features", "auroc", "explained_features", "probe_cosine",
+               "coverage_flipped", "coverage_best_move"}
 
 
 def run(activations, out, *extra):
@@ -42,8 +43,11 @@ def test_every_sae_has_a_record_with_every_metric(sweep):
         assert RECORD_KEYS <= set(record)
         assert 0 <= record["dead_fraction"] <= 1 and 0 <= record["top1_agreement"] <= 1
     assert len(scaling["checkpoint_sha256"]) == 64 and scaling["train_config"]["steps"] == 30
-    assert set(scaling["concept_baselines"]) == {"neurons", "pca"}
-    assert 0 <= scaling["concept_baselines"]["neurons"]["coverage"] <= 1
+    baselines = scaling["concept_baselines"]
+    assert set(baselines) == {"neurons", "pca", "random_network_sae", "linear_probes"}
+    assert all(0 <= b["coverage"] <= 1 and 0 <= b["auroc"] <= 1 for b in baselines.values())
+    # Linear probes read concepts off the trained stream far better than chance.
+    assert baselines["linear_probes"]["coverage_mine"] > 0.9
     topk = [r for r in scaling["records"] if r["architecture"] == "topk"]
     assert all(r["l0"] <= 4 for r in topk)
 
@@ -81,7 +85,7 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
     out, scaling = sweep
     path = out / "l1_lambda1_f64" / "record.json"
     record = json.loads(path.read_text())
-    path.write_text(json.dumps({k: v for k, v in record.items() if k != "coverage"}))  # an older record
+    path.write_text(json.dumps({k: v for k, v in record.items() if k not in ("coverage", "auroc")}))  # older
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished SAE was trained again")
@@ -89,7 +93,9 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
     monkeypatch.setattr(train_sae, "train_saes", no_training)
     monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
     run(tiny_activations[0], out, "--topk-ks", "4")
-    assert json.loads(path.read_text())["coverage"] == pytest.approx(record["coverage"], abs=1e-5)
+    updated = json.loads(path.read_text())
+    assert updated["coverage"] == pytest.approx(record["coverage"], abs=1e-5)
+    assert updated["auroc"] == pytest.approx(record["auroc"], abs=1e-5)
 
 
 def test_activations_of_another_model_are_refused(tiny_activations, tmp_path, capsys):

@@ -7,7 +7,7 @@ import torch
 
 from NetworkWrapper import NetworkWrapper
 from othello.bitboard import bitboard_rules
-from othello.OthelloPlayers import SHIPPED_MODEL
+from othello.OthelloPlayers import SHIPPED_MODEL, search_best_moves
 from sae.activations import load_activations
 from sae.export import export_saelens, load_saelens
 from sae.model import SAEConfig, SparseAutoencoder
@@ -36,7 +36,7 @@ def vis_data(tiny_activations, tmp_path_factory):
     index = json.loads((root / "data" / "index.json").read_text())
     with torch.no_grad():
         features = load_saelens(root / "tiny_sae").encode(torch.from_numpy(np.array(heldout["resid_2"])))
-    return data, index, features, np.array(heldout["boards"]), load_saelens(root / "tiny_sae")
+    return data, index, features, np.array(heldout["boards"]), load_saelens(root / "tiny_sae"), root / "data"
 
 
 def test_index_lists_the_sae_with_its_metrics(vis_data):
@@ -47,7 +47,7 @@ def test_index_lists_the_sae_with_its_metrics(vis_data):
 
 
 def test_frequencies_examples_and_histograms_match_the_activations(vis_data):
-    data, _, features, boards, _ = vis_data
+    data, _, features, boards, *_ = vis_data
     assert len(data["features"]) == 48 and data["features"][0] == {"id": 0, "frequency": 0}
     for feature in data["features"]:
         column = features[:, feature["id"]]
@@ -82,7 +82,7 @@ def test_boards_are_stored_once_with_legal_and_last_moves(vis_data):
 
 
 def test_heat_maps_are_differences_of_distributions(vis_data):
-    data, _, features, boards, _ = vis_data
+    data, _, features, boards, *_ = vis_data
     feature = next(f for f in data["features"] if f["frequency"] > 0.1)
     heat = feature["heat"]
     np.testing.assert_allclose(np.add(np.add(heat["mine"], heat["theirs"]), heat["empty"]), 0, atol=0.01)
@@ -92,7 +92,7 @@ def test_heat_maps_are_differences_of_distributions(vis_data):
 
 
 def test_move_and_value_effects_are_the_direct_path(vis_data):
-    data, _, _, _, sae = vis_data
+    data, _, _, _, sae, _ = vis_data
     net = NetworkWrapper.load_checkpoint(SHIPPED_MODEL, "cpu").net
     feature = next(f for f in data["features"] if f["frequency"] > 0)
     direction = sae.W_dec[feature["id"]].detach()
@@ -122,12 +122,65 @@ def test_best_concepts_are_scored_on_the_scanned_positions(vis_data, tiny_activa
     from othello.concepts import concept_matrix, quantile_cuts, scalar_values
     from sae.concepts import threshold_scores
 
-    data, _, features, boards, _ = vis_data
-    last = np.array(load_activations(tiny_activations[0], "heldout", ["last_move"])["last_move"])
+    data, _, features, boards, *_ = vis_data
+    heldout = load_activations(tiny_activations[0], "heldout", ["last_move", "flipped", "value"])
     mine, theirs = RULES.from_boards(boards)
-    names, concepts = concept_matrix(RULES, mine, theirs, last, quantile_cuts(scalar_values(RULES, mine, theirs)))
+    network = NetworkWrapper.load_checkpoint(SHIPPED_MODEL, "cpu")
+    names, concepts = concept_matrix(RULES, mine, theirs, np.array(heldout["last_move"]),
+                                     quantile_cuts(scalar_values(RULES, mine, theirs)),
+                                     flipped=np.array(heldout["flipped"]), value=np.array(heldout["value"]),
+                                     best_move=search_best_moves(network, RULES, mine, theirs, 64))
     feature = max((f for f in data["features"] if f["frequency"]), key=lambda f: f["concepts"][0][1])
     name, f1, precision, recall, threshold = feature["concepts"][0]
     scores = threshold_scores(features.numpy()[:, [feature["id"]]], concepts[:, [names.index(name)]])
     assert f1 == pytest.approx(scores["f1"].max(), abs=2e-3)
     assert all(label in names for f in data["features"] if f["frequency"] for label in f["labels"])
+
+
+def test_intervention_effects_and_unexplained_features(vis_data):
+    data, *_ = vis_data
+    live = [f for f in data["features"] if f["frequency"]]
+    for feature in live:
+        for name in ("ablate", "steer"):
+            top_changed, kl, value, move = feature[name]
+            assert 0 <= top_changed <= 1 and kl >= 0 and -2 <= value <= 2 and 0 <= move <= 36
+    unlabelled = {f["id"] for f in live if not f["labels"]}
+    for kind in ("frequent", "policy_relevant"):
+        assert set(data["unexplained"][kind]) <= unlabelled
+        assert len(data["unexplained"][kind]) == min(12, len(unlabelled))
+    by_id = {f["id"]: f for f in live}
+    kls = [by_id[i]["ablate"][1] for i in data["unexplained"]["policy_relevant"]]
+    assert kls == sorted(kls, reverse=True)
+
+
+def read_tensors(folder, entry):
+    flat = np.fromfile(folder / entry["file"], dtype="<" + {"float32": "f4", "float16": "f2"}[entry["dtype"]])
+    return {name: flat[offset:offset + int(np.prod(shape))].reshape(shape).astype(np.float64)
+            for name, (offset, shape) in entry["tensors"].items()}
+
+
+def test_explorer_weights_reproduce_the_network_and_the_sae(vis_data, tiny_activations):
+    """The page's forward pass, in numpy, from the exported files alone."""
+    *_, sae, data_dir = vis_data
+    explorer = json.loads((data_dir / "index.json").read_text())["explorer"]
+    w = read_tensors(data_dir, explorer["network"])
+    boards = np.array(load_activations(tiny_activations[0], "heldout", ["boards"])["boards"][:50], np.float64)
+    x = np.maximum(boards @ w["embed.weight"].T + w["embed.bias"], 0)
+    for k in range(explorer["network"]["depth"]):
+        x = x + np.maximum(x @ w[f"blocks.{k}.weight"].T + w[f"blocks.{k}.bias"], 0)
+        if k == explorer["layer"]:
+            stream = x
+    logits = x @ w["policy.weight"].T + w["policy.bias"]
+    value = np.tanh(x @ w["value.weight"].T + w["value.bias"])[:, 0]
+    network = NetworkWrapper.load_checkpoint(SHIPPED_MODEL, "cpu").net.eval()
+    with torch.no_grad():
+        log_pi, expected_value = network(torch.from_numpy(boards).float())
+        expected_stream = network.residual_stream(torch.from_numpy(boards).float(), explorer["layer"])
+    np.testing.assert_allclose(logits - logits.max(axis=1, keepdims=True),
+                               (log_pi - log_pi.max(dim=1, keepdim=True).values).numpy(), atol=1e-3)
+    np.testing.assert_allclose(value, expected_value.numpy(), atol=1e-4)
+    s = read_tensors(data_dir, explorer["saes"]["tiny_sae"])
+    features = np.maximum(stream @ s["encoder"].T + s["encoder_bias"], 0)
+    with torch.no_grad():
+        expected = sae.encode(expected_stream).numpy()
+    np.testing.assert_allclose(features, expected, atol=0.02 * expected.max())  # float16 weights

@@ -20,7 +20,14 @@ trained on). Per SAE file:
                    "concepts": [[name, F1, precision, recall, threshold], ...] its 3 best-matching
                                board concepts (othello/concepts.py; threshold x max activation),
                    "labels": [name, ...] the concepts it predicts at precision >= 0.95 on >= 10
-                             positions (sae/concepts.py); none: unexplained}]}
+                             positions, beating the concept's base rate (sae/concepts.py
+                             informative_labels); none: unexplained,
+                   "ablate" / "steer": [share of positions whose top move changes, mean policy
+                             KL, mean value change, the move that gains the most probability]
+                             when the feature is removed from / added to the stream on the
+                             positions it fires on (sae/interventions.py)}],
+     "unexplained": {"frequent": [id, ...], "policy_relevant": [id, ...]}: the unlabelled live
+                    features firing most often and changing the policy most when ablated}
                    (dead features carry only id and frequency 0)
 
 Move and value effects are the decoder direction's direct path through the residual
@@ -43,10 +50,14 @@ from NetworkWrapper import CheckpointError, NetworkWrapper  # noqa: E402
 from othello.bitboard import bitboard_rules  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
 from othello.concepts import concept_matrix, quantile_cuts, scalar_values  # noqa: E402
-from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
-from sae.activations import ActivationError, file_sha256, load_activations, resid_field, write_text_atomic  # noqa: E402
-from sae.concepts import THRESHOLDS, feature_labels, threshold_scores  # noqa: E402
+from othello.OthelloPlayers import SHIPPED_MODEL, search_best_moves  # noqa: E402
+from sae.activations import (ActivationError, file_sha256, load_activations, read_manifest, resid_field,  # noqa: E402
+                             write_text_atomic)
+from sae.concept_data import CONCEPT_FIELDS  # noqa: E402
+from sae.concepts import THRESHOLDS, informative_labels, threshold_scores  # noqa: E402
 from sae.export import load_saelens  # noqa: E402
+from sae.interventions import intervention_effects  # noqa: E402
+from vis.weights import export_weights  # noqa: E402
 
 HEADLINE = ("l0", "fve", "mse", "dead_fraction", "dense_fraction", "policy_kl", "top1_agreement", "value_mse",
             "fraction_recovered")
@@ -63,7 +74,7 @@ class VisConfig:
     activations: str = "runs/activations"
     """activation folder; its held-out games supply the examples"""
     checkpoint: str = str(SHIPPED_MODEL)
-    """the model the SAEs read (for the move and value effects)"""
+    """the model the SAEs read (for the move and value effects, and the explorer)"""
     layer: int = 2
     """the residual-stream layer the SAEs read"""
     out: str = "vis/data"
@@ -172,6 +183,8 @@ class Positions:
     """action masks (N, 37)"""
     last_moves: np.ndarray
     """the move that led to each (N,), -1 unknown"""
+    legal_tensor: torch.Tensor
+    """legal actions (N, 37) bool"""
     concept_names: list
     """names of the board concepts (othello/concepts.py)"""
     concepts: np.ndarray
@@ -180,13 +193,13 @@ class Positions:
 
 def concept_matches(sae, positions, top=3):
     """Per feature: its best-matching concepts [[name, F1, precision, recall, threshold]] and
-    its labels (the concepts it predicts with precision >= 0.95 on >= 10 of these positions)."""
+    its labels (the concepts it predicts on these positions: `informative_labels`)."""
     with torch.no_grad():
         features = torch.cat([sae.encode(chunk) for chunk in positions.x.split(8192)]).numpy()
     scores = threshold_scores(features, positions.concepts)
     best_threshold = scores["f1"].argmax(axis=0)  # (F, C)
     f1 = scores["f1"].max(axis=0)
-    labels = feature_labels(scores)
+    labels = informative_labels(scores, positions.concepts.mean(axis=0))
     matches = []
     for i in range(len(f1)):
         best = []
@@ -208,6 +221,10 @@ def export_sae(folder, record, positions, network, config):
     data = feature_data(sae, x, boards, config, generator)
     matches = concept_matches(sae, positions)
     policy_effect, value_effect = direct_effects(network, sae)
+    firing_rows = {i: sorted({row for row, _ in data["top"].pairs(i) + data["random"].pairs(i)})
+                   for i in range(sae.config.n_features) if data["count"][i] > 0}
+    effects = intervention_effects(network.net.cpu().eval(), sae, x, positions.legal_tensor, config.layer, firing_rows,
+                                   data["maximum"])
     referenced, features = {}, []
 
     def examples(pairs):
@@ -236,12 +253,24 @@ def export_sae(folder, record, positions, network, config):
             "heat": {state: [round(v, 3) for v in data["heat"][i, j * 36:(j + 1) * 36].tolist()]
                      for j, state in enumerate(("mine", "theirs", "empty"))},
             "concepts": matches[i][0], "labels": matches[i][1],
+            **{name: [round(float(e["top_changed"][i]), 3), significant(float(e["kl"][i]), 3),
+                      round(float(e["value"][i]), 4), int(e["gained_move"][i])] for name, e in effects.items()},
         })
     rows = sorted(referenced, key=referenced.get)
     summary = {"name": Path(folder).name, **{k: record.get(k) for k in ("architecture", "l1_penalty", "k", "n_features")},
                **{k: record.get(k) for k in HEADLINE}, "positions_scanned": n}
     return {"sae": summary, "boards": [board_string(boards[r], legal[r]) for r in rows],
-            "last_moves": [int(last_moves[r]) for r in rows], "features": features}
+            "last_moves": [int(last_moves[r]) for r in rows], "features": features,
+            "unexplained": unexplained(features)}
+
+
+def unexplained(features, top=12):
+    """The live features with no label: the most frequent, and those whose ablation changes the
+    policy most (mean KL), the candidates for concepts nobody has named."""
+    candidates = [f for f in features if f["frequency"] > 0 and not f["labels"]]
+    frequent = sorted(candidates, key=lambda f: -f["frequency"])[:top]
+    relevant = sorted(candidates, key=lambda f: -f["ablate"][1])[:top]
+    return {"frequent": [f["id"] for f in frequent], "policy_relevant": [f["id"] for f in relevant]}
 
 
 def sae_folders(config):
@@ -274,16 +303,21 @@ def generate(config: VisConfig):
     network = NetworkWrapper.load_checkpoint(config.checkpoint, "cpu")
     sha256 = file_sha256(config.checkpoint)
     field = resid_field(config.layer)
-    heldout = load_activations(config.activations, "heldout", [field, "boards", "last_move"], checkpoint_sha256=sha256)
+    heldout = load_activations(config.activations, "heldout", [field, *CONCEPT_FIELDS], checkpoint_sha256=sha256)
     rng = np.random.default_rng(config.seed)
     total = len(heldout["boards"])
     rows = np.sort(rng.choice(total, size=min(total, config.max_positions), replace=False))
     x = torch.from_numpy(np.array(heldout[field][rows]))
     boards, last_moves = np.array(heldout["boards"][rows]), np.array(heldout["last_move"][rows])
-    rules = bitboard_rules(6)
+    rules = bitboard_rules(network.model_config.board_size)
     mine, theirs = rules.from_boards(boards)
-    names, concepts = concept_matrix(rules, mine, theirs, last_moves, quantile_cuts(scalar_values(rules, mine, theirs)))
-    positions = Positions(x, boards, rules.action_mask(mine, theirs), last_moves, names, concepts)
+    sims = read_manifest(config.activations)["config"].get("sims", 64)  # the search the games were played with
+    names, concepts = concept_matrix(rules, mine, theirs, last_moves, quantile_cuts(scalar_values(rules, mine, theirs)),
+                                     flipped=np.array(heldout["flipped"][rows]),
+                                     best_move=search_best_moves(network, rules, mine, theirs, sims),
+                                     value=np.array(heldout["value"][rows]))
+    legal = rules.action_mask(mine, theirs)
+    positions = Positions(x, boards, legal, last_moves, torch.from_numpy(legal > 0), names, concepts)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -295,6 +329,8 @@ def generate(config: VisConfig):
         alive = sum(1 for f in data["features"] if f["frequency"] > 0)
         entries.append({**data["sae"], "file": file, "alive_features": alive, "bytes": (out / file).stat().st_size})
     index = {"saes": entries, "layer": config.layer, "checkpoint_sha256": sha256,
+             "explorer": export_weights(network, {entry["name"]: folder for entry, folder in zip(entries, folders)},
+                                        config.layer, out),
              "command": "python vis/generate_vis_data.py " + " ".join(sys.argv[1:])}
     write_json(out / "index.json", index)
     return index
