@@ -16,14 +16,18 @@ import numpy as np
 import pytest
 import torch
 
+from NetworkWrapper import NetworkWrapper
+from othello.bitboard import bitboard_rules
+from othello.OthelloPlayers import SHIPPED_MODEL
+from othello.squares import parse_square
 from sae.activations import load_activations
-from sae.export import export_saelens
+from sae.export import export_saelens, load_saelens
 from sae.model import SAEConfig, SparseAutoencoder
 from tests.conftest import REPO
 from vis import generate_vis_data
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-PAGE_FILES = ("index.html", "app.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "common.js", "explorer.html", "explorer.js", "style.css")
 
 
 def browser_missing():
@@ -137,6 +141,13 @@ def test_browse_features(driver, site, tmp_path):
         assert driver.find_elements("css selector", "[data-testid=histogram] rect")
         assert "Value effect" in driver.find_element("css selector", "[data-testid=value-effect]").text
         assert "Best-matching concepts" in driver.find_element("css selector", "[data-testid=feature-concepts]").text
+        assert "Ablated" in driver.find_element("css selector", "[data-testid=interventions]").text
+        assert driver.find_element("css selector", "[data-testid=explorer-link]").is_displayed()
+        driver.find_element("css selector", "[data-testid=unexplained-only]").click()
+        wait_for(driver, "#position")
+        if "no feature matches" not in driver.find_element("css selector", "#position").text:
+            assert "Unexplained" in driver.find_element("css selector", "[data-testid=feature-concepts]").text
+        driver.find_element("css selector", "[data-testid=unexplained-only]").click()
         concept = driver.find_element("css selector", "[data-testid=concept-filter]")
         concept.send_keys("no such concept")
         concept.send_keys("\n")
@@ -147,7 +158,8 @@ def test_browse_features(driver, site, tmp_path):
         driver.save_screenshot(str(tmp_path / "viewer.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
-        outside = [u for u in requested_urls(driver) if not u.startswith((base, "data:"))]
+        # Network requests only: chromium's own chrome:// pages may load resources of their own.
+        outside = [u for u in requested_urls(driver) if u.startswith(("http", "ws")) and not u.startswith(base)]
         assert not outside, outside
     finally:
         server.shutdown()
@@ -166,5 +178,60 @@ def test_missing_or_broken_data_says_what_to_run(driver, tmp_path, damage, says)
         (error,) = wait_for(driver, "[data-testid=error]")
         assert "generate_vis_data.py" in error.text and "data/index.json" in error.text and says in error.text
         assert not driver.find_element("css selector", "[data-testid=feature]").is_displayed()
+    finally:
+        server.shutdown()
+
+
+def page_features(driver):
+    rows = wait_for(driver, "[data-testid=explorer-feature]")
+    rows = driver.find_elements("css selector", "[data-testid=explorer-feature]")
+    return {int(r.get_attribute("data-feature")): float(r.find_elements("tag name", "td")[1].text) for r in rows}
+
+
+def expected_features(sae, network, mine, theirs):
+    """Feature activations of the position (bitboards from the side to move), computed in torch."""
+    board = bitboard_rules(6).to_boards(np.array([mine], np.uint64), np.array([theirs], np.uint64)).reshape(1, -1)
+    with torch.no_grad():
+        return sae.encode(network.net.residual_stream(torch.from_numpy(board).float(), 2))[0].numpy()
+
+
+def assert_same_features(shown, expected):
+    """The page lists the strongest features with their activations (3 decimals; its SAE weights
+    are float16)."""
+    order = np.argsort(-expected)[:8]
+    assert set(order[expected[order] > 0].tolist()) <= set(shown), (shown, expected)
+    for feature, activation in shown.items():
+        assert activation == pytest.approx(float(expected[feature]), abs=0.02 * float(expected.max()) + 1e-3)
+
+
+def test_explorer_plays_moves_and_shows_the_features_of_each_position(driver, site):
+    rules = bitboard_rules(6)
+    sae = load_saelens(site.parent / f"{site.name}-sae-32")  # the first SAE in the index
+    network = NetworkWrapper.load_checkpoint(SHIPPED_MODEL, "cpu")
+    network.net.eval()
+    black, white = rules.pack(np.isin(np.arange(36), [15, 20])[None])[0], rules.pack(np.isin(np.arange(36), [14, 21])[None])[0]
+    server, base = serve(site)
+    try:
+        driver.get_log("browser")
+        driver.get(f"{base}/explorer.html")
+        wait_for(driver, "[data-testid=explorer-board]")
+        assert driver.find_element("css selector", "[data-testid=to-move]").text == "Black to move"
+        assert_same_features(page_features(driver), expected_features(sae, network, black, white))
+        assert "%" in driver.find_element("css selector", "[data-testid=explorer-policy]").text
+
+        driver.find_element("css selector", "[data-testid=square-e4]").click()
+        wait_for(driver, "[data-testid=moves]")
+        assert driver.find_element("css selector", "[data-testid=moves]").text == "Moves: e4"
+        assert driver.find_element("css selector", "[data-testid=to-move]").text == "White to move"
+        white_view = rules.next_position(int(black), int(white), parse_square("e4"))  # (white's, black's)
+        assert_same_features(page_features(driver), expected_features(sae, network, *white_view))
+
+        driver.find_element("css selector", "[data-testid=square-a1]").click()  # illegal: nothing changes
+        assert "not a legal move for White" in driver.find_element("css selector", "[data-testid=message]").text
+        assert driver.find_element("css selector", "[data-testid=moves]").text == "Moves: e4"
+        driver.find_element("css selector", "[data-testid=undo]").click()
+        assert driver.find_element("css selector", "[data-testid=moves]").text == "Moves: none yet"
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
     finally:
         server.shutdown()

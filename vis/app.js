@@ -1,11 +1,8 @@
 // The feature viewer: reads data/index.json and one data/<sae>.json (vis/generate_vis_data.py
-// documents the format), and draws one feature at a time. No libraries, no outside requests.
+// documents the format), and draws one feature at a time. Needs common.js.
 "use strict";
 
-const GENERATE = "python vis/generate_vis_data.py";
-const COLUMNS = "abcdef";
 const state = { index: null, sae: null, order: [], feature: null, samples: "top" };
-const $ = (id) => document.getElementById(id);
 
 function fail(message) {
   const box = $("error");
@@ -13,22 +10,6 @@ function fail(message) {
   box.hidden = false;
   $("controls").hidden = true;
   $("feature").hidden = true;
-}
-
-async function loadJSON(url, missingHint) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new Error(`Could not fetch ${url} (${error.message}). Serve this folder with ` +
-                    "`cd vis && python -m http.server --bind 127.0.0.1 8000` rather than opening the file directly.");
-  }
-  if (!response.ok) throw new Error(`${url} is missing (HTTP ${response.status}). ${missingHint}`);
-  try {
-    return await response.json();
-  } catch (error) {
-    throw new Error(`${url} is not valid JSON (${error.message}): it is damaged. ${missingHint}`);
-  }
 }
 
 function kindLabel(sae) {
@@ -80,10 +61,13 @@ function reorder() {
   const text = $("concept-filter").value.trim().toLowerCase();
   const matches = (f) => !text || [...(f.labels || []), ...(f.concepts || []).map((c) => c[0])]
     .some((name) => name.toLowerCase().includes(text));
-  const alive = state.sae.features.filter((f) => f.frequency > 0 && f.frequency >= lo && f.frequency <= hi && matches(f));
+  const unexplainedOnly = $("unexplained-only").checked;
+  const alive = state.sae.features.filter((f) => f.frequency > 0 && f.frequency >= lo && f.frequency <= hi && matches(f) &&
+    !(unexplainedOnly && f.labels && f.labels.length));
   const sort = $("sort").value;
   if (sort === "freq-desc") alive.sort((a, b) => b.frequency - a.frequency);
   if (sort === "freq-asc") alive.sort((a, b) => a.frequency - b.frequency);
+  if (sort === "ablation-desc") alive.sort((a, b) => (b.ablate ? b.ablate[1] : 0) - (a.ablate ? a.ablate[1] : 0));
   state.order = alive.map((f) => f.id);
 }
 
@@ -92,26 +76,6 @@ function step(delta) {
   const at = state.order.indexOf(state.feature);
   const next = at < 0 ? 0 : (at + delta + state.order.length) % state.order.length;
   showFeature(state.order[next]);
-}
-
-function square(content, className) {
-  const el = document.createElement("div");
-  el.className = `square ${className || ""}`;
-  if (content) el.append(content);
-  return el;
-}
-
-function grid(cellFor, className, testid) {
-  const board = document.createElement("div");
-  board.className = `board ${className || ""}`;
-  if (testid) board.dataset.testid = testid;
-  board.append(Object.assign(document.createElement("div"), { className: "label" }));
-  for (const c of COLUMNS) board.append(Object.assign(document.createElement("div"), { className: "label", textContent: c }));
-  for (let row = 0; row < 6; row++) {
-    board.append(Object.assign(document.createElement("div"), { className: "label", textContent: row + 1 }));
-    for (let col = 0; col < 6; col++) board.append(cellFor(6 * row + col));
-  }
-  return board;
 }
 
 function drawBoard(text, overlay, lastMove) {
@@ -127,20 +91,10 @@ function drawBoard(text, overlay, lastMove) {
   }, "", "board");
 }
 
-function colour(value, scale, positive, negative) {
-  const t = Math.min(1, Math.abs(value) / (scale || 1));
-  const [r, g, b] = value >= 0 ? positive : negative;
-  return `rgba(${r}, ${g}, ${b}, ${t.toFixed(3)})`;
-}
-
-function squareName(action) {
-  return action === 36 ? "pass" : `${COLUMNS[action % 6]}${Math.floor(action / 6) + 1}`;
-}
-
 function drawConcepts(feature) {
   const labels = feature.labels || [];
-  const label = labels.length ? `Label: ${labels.join(", ")} (predicted at precision >= 0.95)`
-    : "Unexplained: no board concept is predicted at precision >= 0.95";
+  const label = labels.length ? `Label: ${labels.join(", ")} (predicted at precision >= 0.95 and well above its base rate)`
+    : "Unexplained: it predicts no board concept at precision >= 0.95 and well above its base rate";
   const best = (feature.concepts || []).map(([name, f1, precision, recall, threshold]) =>
     `${name} F1 ${f1.toFixed(2)} (precision ${precision.toFixed(2)}, recall ${recall.toFixed(2)}, above ${threshold} x max)`);
   $("feature-concepts").textContent = `${label}. Best-matching concepts: ${best.join("; ") || "none"}.`;
@@ -160,6 +114,19 @@ function drawEffects(feature) {
   $("effects").replaceChildren(board, text);
   $("value-effect").textContent = `Value effect: ${feature.value >= 0 ? "+" : ""}${feature.value.toFixed(3)} ` +
     "(value-head logit per unit of activation; positive: good for the side to move)";
+}
+
+function drawInterventions(feature) {
+  const box = $("interventions");
+  if (!feature.ablate) {
+    box.textContent = "";
+    return;
+  }
+  const part = ([changed, kl, value, move], what) => `${what}: the top move changes on ${(100 * changed).toFixed(0)}% ` +
+    `of them, policy KL ${kl.toFixed(3)}, value ${value >= 0 ? "+" : ""}${value.toFixed(3)}, ` +
+    `most pushed toward ${squareName(move)}`;
+  box.textContent = `On positions where it fires. ${part(feature.ablate, "Ablated (its contribution removed)")}. ` +
+    `${part(feature.steer, `Steered (its direction added at ${feature.max.toFixed(2)}, its max)`)}.`;
 }
 
 function drawHeat(feature) {
@@ -243,11 +210,13 @@ function showFeature(id) {
     for (const part of ["effects", "heat", "samples", "histogram"]) $(part).replaceChildren();
     $("value-effect").textContent = "";
     $("feature-concepts").textContent = "";
+    $("interventions").textContent = "";
     return;
   }
   $("feature-stats").textContent = `fires on ${(100 * feature.frequency).toFixed(2)}% of positions, ` +
     `max activation ${feature.max.toFixed(2)}`;
   drawConcepts(feature);
+  drawInterventions(feature);
   drawEffects(feature);
   drawHeat(feature);
   drawHistogram(feature);
@@ -260,7 +229,7 @@ function wire() {
   $("prev").addEventListener("click", () => step(-1));
   $("next").addEventListener("click", () => step(1));
   $("feature-id").addEventListener("change", () => showFeature(Number($("feature-id").value)));
-  for (const id of ["sort", "min-freq", "max-freq", "concept-filter"]) {
+  for (const id of ["sort", "min-freq", "max-freq", "concept-filter", "unexplained-only"]) {
     $(id).addEventListener("change", () => {
       reorder();
       if (!state.order.length) $("position").textContent = "no feature matches these filters";
@@ -290,6 +259,7 @@ async function main() {
   if (!Array.isArray(state.index.saes) || !state.index.saes.length) {
     return fail(`data/index.json lists no SAE. Generate the viewer data with \`${GENERATE}\`.`);
   }
+  $("explorer-link").hidden = !state.index.explorer;
   const params = new URLSearchParams(location.hash.slice(1));
   const feature = params.has("feature") ? Number(params.get("feature")) : null;
   openSAE(params.get("sae") || state.index.saes[0].name, feature);
