@@ -1,5 +1,6 @@
 # `make` sets up .venv and runs the whole pipeline from scratch (about an hour on 2 cores):
-# AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data. `make quick`:
+# AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data and the report
+# (README "What the features mean"). `make quick`:
 # the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests.
 PYTHON ?= python3
 VENV := .venv
@@ -10,9 +11,9 @@ QUICK := runs/quick
 # The SAEs of the viewer's default bundle (shipped in sae/pretrained/; README "Sparse autoencoders").
 VIEWER_SAES := l1_lambda2_f1024 l1_lambda3_f2048
 
-.PHONY: all alphazero match activations saes vis quick test test-saelens bench clean
+.PHONY: all alphazero match activations saes vis report quick test test-saelens bench clean
 
-all: alphazero match activations saes vis
+all: alphazero match activations saes vis report
 
 # Trains from scratch, or continues the run in $(RUN) (a finished run returns at once).
 alphazero: $(VENV)/.installed
@@ -31,6 +32,9 @@ saes: $(VENV)/.installed
 vis: $(VENV)/.installed
 	$(BIN)/python vis/generate_vis_data.py --checkpoint $(RUN)/best.pth.tar \
 		--saes $$(echo $(addprefix runs/saes/,$(VIEWER_SAES)) | tr ' ' ,)
+
+report: $(VENV)/.installed
+	$(BIN)/python vis/report.py
 
 quick: $(VENV)/.installed
 	$(BIN)/python train_alphazero.py --name quick --iterations 3 --games-per-iteration 128 --batch-games 128 \

@@ -184,3 +184,26 @@ def test_explorer_weights_reproduce_the_network_and_the_sae(vis_data, tiny_activ
     with torch.no_grad():
         expected = sae.encode(expected_stream).numpy()
     np.testing.assert_allclose(features, expected, atol=0.02 * expected.max())  # float16 weights
+
+
+def test_report_pictures_the_chosen_features_and_tabulates_the_sweep(vis_data, tmp_path):
+    from vis import report
+
+    data, *_, data_dir = vis_data
+    record = {"name": "tiny_sae", "n_features": 48, "l1_penalty": 3.0, "l0": 12.5, "coverage": 0.25, "auroc": 0.7,
+              "reconstruction_mine": 0.5, "reconstruction_theirs": 0.4, "reconstruction_legal": 0.3,
+              "explained_features": 7, "probe_cosine": 0.2}
+    scaling = tmp_path / "scaling.json"
+    scaling.write_text(json.dumps({"records": [record], "concept_baselines": {"neurons": {"coverage": 0.1}}}))
+    text = report.report(report.ReportConfig(scaling=str(scaling), data=str(data_dir), out=str(tmp_path / "pictures"),
+                                             surprising=2))
+    assert "| tiny_sae | 12.5 | 0.250 | 0.700 | 0.500 | 0.400 | 0.300 | 7 | 0.200 |" in text
+    assert "| *neurons* | - | 0.100 |" in text
+    clearest, surprising = report.pick_features(data, 6, 2)
+    assert surprising == [f for i in data["unexplained"]["policy_relevant"][:2] for f in data["features"] if f["id"] == i]
+    assert clearest + surprising
+    kinds = [report.concept_kind(f["concepts"][0][0]) for f in clearest]
+    assert len(kinds) == len(set(kinds))  # one feature per kind of concept
+    for feature in clearest + surprising:
+        assert f"**Feature {feature['id']}**" in text
+        assert (tmp_path / "pictures" / f"tiny_sae_{feature['id']}.png").read_bytes()[:4] == b"\x89PNG"
