@@ -83,13 +83,18 @@ def test_stable_discs_are_never_flipped_in_random_games(game):
         assert (flat_later[stable] == flat[stable]).all()
 
 
+def after_c5():
+    """O has just played c5, flipping c4 (it was X's, bracketed by O's c3)."""
+    return position("......",
+                    "......",
+                    "..OX..",
+                    "..OO..",
+                    "..O...",
+                    "......")
+
+
 def test_last_move_and_scalars():
-    mine, theirs = position("......",
-                            "......",
-                            "..OX..",
-                            "..OO..",
-                            "..O...",
-                            "......")
+    mine, theirs = after_c5()
     concepts = square_concepts(RULES, mine, theirs, last_move=np.array([parse_square("c5")]))
     assert squares(concepts["last_move"][0]) == names("c5")
     values = scalar_values(RULES, mine, theirs)
@@ -108,13 +113,7 @@ def test_scalar_concepts_at_quantiles():
 
 
 def test_flipped_and_model_outputs_in_the_concept_matrix():
-    mine, theirs = position("......",
-                            "......",
-                            "..OX..",
-                            "..OO..",
-                            "..O...",
-                            "......")
-    # O has just played c5, flipping c4 (it was X's, bracketed by O's c3).
+    mine, theirs = after_c5()
     flipped = np.zeros((1, 36), bool)
     flipped[0, parse_square("c4")] = True
     cuts = quantile_cuts(scalar_values(RULES, mine, theirs))
