@@ -199,6 +199,9 @@ def test_report_pictures_the_chosen_features_and_tabulates_the_sweep(vis_data, t
                                              surprising=2))
     assert "| tiny_sae | 12.5 | 0.250 | 0.700 | 0.500 | 0.400 | 0.300 | 7 | 0.200 |" in text
     assert "| *neurons* | - | 0.100 |" in text
+    assert len(data["probes"]) == len({name for name, _, _ in data["probes"]}) > 300  # one per concept
+    assert all(0 <= feature < 48 and -1 <= cosine <= 1 for _, feature, cosine in data["probes"])
+    assert "| legal | 36 |" in text
     clearest, surprising = report.pick_features(data, 6, 2)
     assert surprising == [f for i in data["unexplained"]["policy_relevant"][:2] for f in data["features"] if f["id"] == i]
     assert clearest + surprising

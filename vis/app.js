@@ -2,7 +2,7 @@
 // documents the format), and draws one feature at a time. Needs common.js.
 "use strict";
 
-const state = { index: null, sae: null, order: [], feature: null, samples: "top" };
+const state = { index: null, sae: null, probes: new Map(), order: [], feature: null, samples: "top" };
 
 function fail(message) {
   const box = $("error");
@@ -42,6 +42,11 @@ async function openSAE(name, featureId) {
     return fail(`data/${entry.file} lacks its "features" or "boards": it is damaged. ${hint}`);
   }
   state.sae = data;
+  state.probes = new Map();  // feature -> [[concept, cosine], ...] of the probes it is closest to
+  for (const [concept, feature, cosine] of data.probes || []) {
+    if (!state.probes.has(feature)) state.probes.set(feature, []);
+    state.probes.get(feature).push([concept, cosine]);
+  }
   fillSelect($("sae-kind"), [...new Set(state.index.saes.map(kindLabel))], kindLabel(entry));
   fillSelect($("sae-width"), state.index.saes.filter((s) => kindLabel(s) === kindLabel(entry))
     .map((s) => String(s.n_features)), String(entry.n_features));
@@ -97,7 +102,10 @@ function drawConcepts(feature) {
     : "Unexplained: it predicts no board concept at precision >= 0.95 and well above its base rate";
   const best = (feature.concepts || []).map(([name, f1, precision, recall, threshold]) =>
     `${name} F1 ${f1.toFixed(2)} (precision ${precision.toFixed(2)}, recall ${recall.toFixed(2)}, above ${threshold} x max)`);
-  $("feature-concepts").textContent = `${label}. Best-matching concepts: ${best.join("; ") || "none"}.`;
+  const probes = (state.probes.get(feature.id) || []).sort((a, b) => b[1] - a[1]).slice(0, 5)
+    .map(([concept, cosine]) => `${concept} (cosine ${cosine.toFixed(2)})`);
+  const probeText = probes.length ? ` Closest feature to the linear probe of: ${probes.join(", ")}.` : "";
+  $("feature-concepts").textContent = `${label}. Best-matching concepts: ${best.join("; ") || "none"}.${probeText}`;
 }
 
 function drawEffects(feature) {

@@ -167,9 +167,10 @@ function drawPosition(legal) {
     return cell;
   }, "explorer-board", "explorer-board");
   $("explorer-board").replaceChildren(board);
-  const over = !legal.length;
-  $("to-move").textContent = over ? `Game over: Black ${game.board.filter((v) => v === BLACK).length}, ` +
-    `White ${game.board.filter((v) => v === WHITE).length}` : `${sideName(game.toMove)} to move`;
+  const count = (player) => game.board.filter((v) => v === player).length;
+  $("to-move").textContent = legal.length ? `${sideName(game.toMove)} to move`
+    : legalMoves(game.board, -game.toMove).length ? `${sideName(game.toMove)} has no legal move: switch the side to move`
+    : `Game over: Black ${count(BLACK)}, White ${count(WHITE)}`;
   $("moves").textContent = game.moves.length ? `Moves: ${game.moves.join(" ")}` : "Moves: none yet";
 }
 

@@ -27,7 +27,9 @@ trained on). Per SAE file:
                              when the feature is removed from / added to the stream on the
                              positions it fires on (sae/interventions.py)}],
      "unexplained": {"frequent": [id, ...], "policy_relevant": [id, ...]}: the unlabelled live
-                    features firing most often and changing the policy most when ablated}
+                    features firing most often and changing the policy most when ablated,
+     "probes": [[concept, feature, cosine], ...]: for the linear probe of each concept (fitted
+               on the scanned positions), the feature whose decoder direction is closest}
                    (dead features carry only id and frequency 0)
 
 Move and value effects are the decoder direction's direct path through the residual
@@ -54,7 +56,7 @@ from othello.OthelloPlayers import SHIPPED_MODEL, search_best_moves  # noqa: E40
 from sae.activations import (ActivationError, file_sha256, load_activations, read_manifest, resid_field,  # noqa: E402
                              write_text_atomic)
 from sae.concept_data import CONCEPT_FIELDS  # noqa: E402
-from sae.concepts import THRESHOLDS, informative_labels, threshold_scores  # noqa: E402
+from sae.concepts import THRESHOLDS, closest_features, fit_probes, informative_labels, threshold_scores  # noqa: E402
 from sae.export import load_saelens  # noqa: E402
 from sae.interventions import intervention_effects  # noqa: E402
 from vis.weights import export_weights  # noqa: E402
@@ -189,6 +191,8 @@ class Positions:
     """names of the board concepts (othello/concepts.py)"""
     concepts: np.ndarray
     """(N, C) bool"""
+    probes: tuple
+    """linear probes of the concepts on x (sae.concepts.fit_probes)"""
 
 
 def concept_matches(sae, positions, top=3):
@@ -257,11 +261,13 @@ def export_sae(folder, record, positions, network, config):
                       round(float(e["value"][i]), 4), int(e["gained_move"][i])] for name, e in effects.items()},
         })
     rows = sorted(referenced, key=referenced.get)
+    closest, cosine = closest_features(positions.probes[0], sae.W_dec.detach())
     summary = {"name": Path(folder).name, **{k: record.get(k) for k in ("architecture", "l1_penalty", "k", "n_features")},
                **{k: record.get(k) for k in HEADLINE}, "positions_scanned": n}
     return {"sae": summary, "boards": [board_string(boards[r], legal[r]) for r in rows],
             "last_moves": [int(last_moves[r]) for r in rows], "features": features,
-            "unexplained": unexplained(features)}
+            "unexplained": unexplained(features),
+            "probes": [[name, int(i), round(float(c), 3)] for name, i, c in zip(positions.concept_names, closest, cosine)]}
 
 
 def unexplained(features, top=12):
@@ -317,7 +323,8 @@ def generate(config: VisConfig):
                                      best_move=search_best_moves(network, rules, mine, theirs, sims),
                                      value=np.array(heldout["value"][rows]))
     legal = rules.action_mask(mine, theirs)
-    positions = Positions(x, boards, legal, last_moves, torch.from_numpy(legal > 0), names, concepts)
+    positions = Positions(x, boards, legal, last_moves, torch.from_numpy(legal > 0), names, concepts,
+                          fit_probes(x, concepts))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     entries = []

@@ -61,6 +61,19 @@ def concept_kind(name):
     return name.split(":")[0].split(">=")[0]
 
 
+def probe_table(data):
+    """Markdown: per kind of concept, how close the SAE's nearest decoder direction comes to the
+    concept's linear probe."""
+    kinds = {}
+    for concept, _, cosine in data["probes"]:
+        kinds.setdefault(concept_kind(concept), []).append(cosine)
+    lines = ["| concept | probes | mean best cosine | with a feature at cosine >= 0.5 |", "|---|---|---|---|"]
+    for kind, cosines in kinds.items():
+        lines.append(f"| {kind} | {len(cosines)} | {sum(cosines) / len(cosines):.2f} | "
+                     f"{sum(c >= 0.5 for c in cosines)} |")
+    return "\n".join(lines)
+
+
 def pick_features(data, clearest, surprising):
     """(clearest, surprising) live features: the best-labelled feature of each concept kind, by
     the F1 of its best concept; and the most policy-relevant unexplained ones."""
@@ -127,7 +140,8 @@ def report(config: ReportConfig):
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     clearest, surprising = pick_features(data, config.clearest, config.surprising)
-    lines = ["### Concept recovery across the sweep", "", concept_table(scaling), ""]
+    lines = ["### Concept recovery across the sweep", "", concept_table(scaling), "",
+             f"### Linear probes and the closest features ({entry['name']})", "", probe_table(data), ""]
     for title, features in (("Clearest features", clearest), ("Unexplained, policy-relevant features", surprising)):
         lines += [f"### {title} ({entry['name']})", ""]
         for feature in features:
