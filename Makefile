@@ -1,4 +1,4 @@
-# `make` sets up .venv and runs the whole pipeline from scratch (about an hour on 2 cores):
+# `make` sets up .venv and runs the whole pipeline from scratch (about 80 minutes on 2 cores):
 # AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data and the report
 # (README "What the features mean"). `make quick`:
 # the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests.
@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 
 RUN := runs/alphazero
 QUICK := runs/quick
+# The shipped model's recipe (README "How the shipped model trained"): the default run, longer,
+# with a larger replay window, more training per iteration and more exploratory openings.
+SHIPPED_RECIPE := --iterations 40 --window-iterations 10 --train-epochs 4 --temperature-moves 16
 # The SAEs of the viewer's default bundle (shipped in sae/pretrained/; README "Sparse autoencoders").
 VIEWER_SAES := l1_lambda2_f1024 l1_lambda3_f2048
 
@@ -17,7 +20,7 @@ all: alphazero match activations saes vis report
 
 # Trains from scratch, or continues the run in $(RUN) (a finished run returns at once).
 alphazero: $(VENV)/.installed
-	$(BIN)/python train_alphazero.py $$([ -f $(RUN)/resume.pt ] && echo --resume)
+	$(BIN)/python train_alphazero.py $(SHIPPED_RECIPE) $$([ -f $(RUN)/resume.pt ] && echo --resume)
 
 match: $(VENV)/.installed
 	$(BIN)/python othello/play.py --games 20 --player $(RUN)/best.pth.tar --opponent alphabeta:4

@@ -1,8 +1,9 @@
 """Train the AlphaZero agent for 6x6 Othello by self-play.
 
-    python train_alphazero.py                          # the default run (about 15 minutes on 2 cores)
+    python train_alphazero.py                          # the default run (19 minutes on 2 cores)
     python train_alphazero.py --resume                 # continue runs/alphazero after a kill
-    python train_alphazero.py --export othello/pretrained/best.pth.tar   # also export the shipped model
+    python train_alphazero.py --iterations 40 --window-iterations 10 --train-epochs 4 \
+        --temperature-moves 16 --export othello/pretrained/best.pth.tar    # the shipped model (38 minutes)
 
 Writes runs/<name>/: config.json (first), resume.pt (every iteration), metrics.jsonl,
 best.pth.tar, latest.pth.tar and previous_best.pth.tar.

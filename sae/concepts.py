@@ -12,9 +12,9 @@ counted with matrix products over the whole batch: features (N, F) against conce
                            on >= 10 positions (training set); on held-out positions predict the
                            concepts as the union of the labels of the firing features; the mean
                            F1 per position over a group of concepts (e.g. the 36 "mine" squares)
-    explained features     the same labels, but a concept true in most positions must be
-                           predicted better than its base rate (`informative_labels`): the
-                           labels people read; a feature with none is "unexplained"
+    explained features     stricter labels, the ones people read (`informative_labels`): the
+                           precision must also beat the concept's base rate, and the feature
+                           cover >= 10% of the concept's positions; none: "unexplained"
     linear probes          a logistic regression per concept on the raw stream (the ceiling of
                            linear decodability), and each probe's closest SAE feature by cosine
 """
@@ -96,12 +96,15 @@ def best_auroc(features, concepts):
     return auroc(features[:, alive], concepts).max(axis=0)
 
 
-def informative_labels(scores, base_rate, min_precision=0.95, min_count=10, min_gain=0.9):
+def informative_labels(scores, base_rate, min_precision=0.95, min_count=10, min_gain=0.9, min_recall=0.1):
     """(F, C) bool: `feature_labels`, where besides the precision must close at least `min_gain`
-    of the gap between the concept's base rate (C,) and 1: a concept true in 90% of positions
-    needs precision >= 0.99, so a feature that fires everywhere does not get it."""
+    of the gap between the concept's base rate (C,) and 1 (a concept true in 90% of positions
+    needs precision >= 0.99, so a feature that fires everywhere does not get it), and the
+    feature must cover at least `min_recall` of the concept's positions (a feature that fires
+    only in the opening implies that every corner is empty, but is no corner detector)."""
     needed = np.maximum(min_precision, np.asarray(base_rate) + min_gain * (1 - np.asarray(base_rate)))
-    good = (scores["precision"] >= needed) & (scores["true_positives"] >= min_count)
+    good = ((scores["precision"] >= needed) & (scores["true_positives"] >= min_count)
+            & (scores["recall"] >= min_recall))
     return good.any(axis=0)
 
 

@@ -63,12 +63,14 @@ def test_a_feature_that_fires_everywhere_labels_only_rare_concepts_informatively
     concepts = np.stack([common, rare], axis=1)
     always = np.ones((1000, 1))
     exact_rare = rare[:, None] * 1.0
-    features = np.concatenate([always, exact_rare], axis=1)
+    sliver = (rare & (np.cumsum(rare) <= 12))[:, None] * 1.0  # the first 12 rare positions: 6% of them
+    features = np.concatenate([always, exact_rare, sliver], axis=1)
     scores = threshold_scores(features, concepts)
     assert feature_labels(scores)[0, 0]  # the plain precision rule is fooled by the base rate
     informative = informative_labels(scores, concepts.mean(axis=0))
     assert not informative[0, 0] and informative[1, 1]
-    np.testing.assert_allclose(best_auroc(features, concepts), [0.5, 1.0])
+    assert feature_labels(scores)[2, 1] and not informative[2, 1]  # precise, but covers too little
+    np.testing.assert_allclose(best_auroc(features[:, :2], concepts), [0.5, 1.0])
 
 
 def test_probes_find_linear_concepts_and_their_closest_feature():
