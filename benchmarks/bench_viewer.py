@@ -1,6 +1,8 @@
 """How fast the viewer opens each SAE of vis/data from localhost, in headless Chromium: from
 navigation to the first feature's example boards on screen (fetching and parsing the SAE's
-JSON included). Needs Debian's chromium and chromium-driver and selenium (requirements-dev).
+JSON included); and the position explorer, to the start position's features on screen (the
+network's and the SAE's weights fetched, decoded and run). Needs Debian's chromium and
+chromium-driver and selenium (requirements-dev).
 
     python benchmarks/bench_viewer.py [--repeats 3] [--data vis/data]
 """
@@ -48,13 +50,14 @@ def chrome(profile):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def seconds_to_boards(driver, url):
+def seconds_until(driver, url, css):
+    """From navigating to `url` until an element matching `css` exists."""
     driver.get("about:blank")
     start = time.perf_counter()
     driver.get(url)
-    while not driver.find_elements("css selector", "[data-testid=samples] [data-testid=board]"):
+    while not driver.find_elements("css selector", css):
         if time.perf_counter() - start > 60:
-            raise TimeoutError(f"{url}: no boards after 60 s")
+            raise TimeoutError(f"{url}: no {css} after 60 s")
         time.sleep(0.005)
     return time.perf_counter() - start
 
@@ -64,8 +67,9 @@ def main(argv=None):
     data = Path(config.data).resolve()
     index = json.loads((data / "index.json").read_text())
     with tempfile.TemporaryDirectory() as site, tempfile.TemporaryDirectory() as profile:
-        for name in ("index.html", "app.js", "style.css"):
-            shutil.copy(REPO / "vis" / name, site)
+        for page_file in (REPO / "vis").iterdir():
+            if page_file.suffix in (".html", ".js", ".css"):
+                shutil.copy(page_file, site)
         (Path(site) / "data").symlink_to(data)
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=site))
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -74,8 +78,14 @@ def main(argv=None):
         try:
             for entry in sorted(index["saes"], key=lambda e: e["bytes"]):
                 url = f"{base}/index.html#sae={entry['name']}"
-                best = min(seconds_to_boards(driver, url) for _ in range(config.repeats))
+                best = min(seconds_until(driver, url, "[data-testid=samples] [data-testid=board]")
+                           for _ in range(config.repeats))
                 print(f"{entry['name']:<22} {entry['bytes'] / 1e6:6.2f} MB  first boards on screen in {best:.2f} s")
+            for name, weights in index.get("explorer", {}).get("saes", {}).items():
+                url = f"{base}/explorer.html#sae={name}"
+                best = min(seconds_until(driver, url, "[data-testid=explorer-feature]") for _ in range(config.repeats))
+                megabytes = sum((data / f).stat().st_size for f in (weights["file"], "network.bin")) / 1e6
+                print(f"explorer, {name:<13} {megabytes:6.2f} MB  start position's features in {best:.2f} s")
         finally:
             driver.quit()
             server.shutdown()

@@ -44,7 +44,8 @@ def intervention_effects(net, sae, x, legal, layer, feature_rows, steer_scale):
                           ("steer", streams + steer_scale[features, None] * directions)):
         new_log_pi, new_value = net.forward_from(changed, layer)
         after = legal_log_policy(new_log_pi, mask)
-        kl = (before.exp() * (before - after)).nan_to_num(0.0).sum(dim=1)  # illegal: 0 * (-inf + inf)
+        kl = (before.exp() * (before - after)).nan_to_num(0.0).sum(dim=1).clamp_min(0)  # illegal: 0 * (-inf + inf);
+        # the clamp only removes float rounding below 0
         gain = mean((after.exp() - before.exp()).nan_to_num(0.0))  # (F, A)
         none = count == 0
         effects[name] = {

@@ -46,8 +46,8 @@ def test_every_sae_has_a_record_with_every_metric(sweep):
     baselines = scaling["concept_baselines"]
     assert set(baselines) == {"neurons", "pca", "random_network_sae", "linear_probes"}
     assert all(0 <= b["coverage"] <= 1 and 0 <= b["auroc"] <= 1 for b in baselines.values())
-    # Linear probes read concepts off the trained stream far better than chance.
-    assert baselines["linear_probes"]["coverage_mine"] > 0.9
+    # Linear probes read whose discs are where off the trained stream, better than any one neuron.
+    assert baselines["linear_probes"]["coverage_mine"] > max(0.7, baselines["neurons"]["coverage_mine"])
     topk = [r for r in scaling["records"] if r["architecture"] == "topk"]
     assert all(r["l0"] <= 4 for r in topk)
 

@@ -118,13 +118,19 @@ def draw_feature(feature, data, examples, path):
     plt.close(figure)
 
 
+def square_of(action):
+    return "pass" if action == 36 else "abcdef"[action % 6] + str(action // 6 + 1)
+
+
 def describe(feature):
     name, f1, precision, recall, _ = feature["concepts"][0] if feature["concepts"] else ("-", 0, 0, 0, 0)
-    changed, kl, value, move = feature.get("ablate", [0, 0, 0, -1])
-    square = "pass" if move == 36 else "abcdef"[move % 6] + str(move // 6 + 1)
+    changed, kl, value, freed = feature["ablate"]
+    steer_changed, _, steer_value, pushed = feature["steer"]
     return (f"fires on {100 * feature['frequency']:.1f}% of positions; best concept {name} (F1 {f1:.2f}, "
-            f"precision {precision:.2f}, recall {recall:.2f}); ablated where it fires, the top move changes "
-            f"{100 * changed:.0f}% of the time (KL {kl:.3f}, value {value:+.3f}, pushing toward {square})")
+            f"precision {precision:.2f}, recall {recall:.2f}). Ablated where it fires: the network's top move "
+            f"changes {100 * changed:.0f}% of the time (policy KL {kl:.3f}, value {value:+.3f}; {square_of(freed)} "
+            f"gains most). Steered: the top move changes {100 * steer_changed:.0f}% of the time (value "
+            f"{steer_value:+.3f}), toward {square_of(pushed)}")
 
 
 def report(config: ReportConfig):
