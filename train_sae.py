@@ -29,7 +29,7 @@ from othello.cli import parse_config
 from othello.OthelloPlayers import SHIPPED_MODEL
 from sae.activations import ActivationError, file_sha256, load_activations, read_manifest, resid_field, write_text_atomic
 from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows
-from sae.export import export_saelens, load_saelens
+from sae.export import export_saelens, load_saelens, update_metadata
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
 from sae.model import SAEConfig, SparseAutoencoder
 from sae.plots import plot_scaling
@@ -223,6 +223,7 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
         for (name, _), record in zip(group, done):
             if record is not None and not CONCEPT_KEYS <= record.keys():  # finished before these metrics
                 record.update(concept_metrics(load_saelens(out_dir / name).to(device), data))  # scale folded in
+                update_metadata(out_dir / name, record=record)
                 write_json(out_dir / name / "record.json", record)
         todo = [i for i, record in enumerate(done) if record is None]
         width = group[0][1].n_features

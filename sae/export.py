@@ -87,6 +87,15 @@ def export_saelens(sae: SparseAutoencoder, folder, metadata=None):
     return folder
 
 
+def update_metadata(folder, **metadata):
+    """Replace keys of an export's cfg.json metadata (e.g. a record given new metrics), atomically."""
+    path = Path(folder) / CONFIG_FILE
+    cfg = json.loads(path.read_text())
+    cfg["metadata"].update(metadata)
+    text = json.dumps(cfg, indent=2)
+    _replace_atomically(path, lambda tmp: tmp.write_text(text + "\n"))
+
+
 def load_saelens(folder) -> SparseAutoencoder:
     """Read an export of `export_saelens` back, without sae_lens (input_scale 1: it is folded)."""
     folder = Path(folder)

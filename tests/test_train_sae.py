@@ -94,6 +94,7 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
     monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
     run(tiny_activations[0], out, "--topk-ks", "4")
     updated = json.loads(path.read_text())
+    assert json.loads((path.parent / "cfg.json").read_text())["metadata"]["record"] == updated  # both say the same
     assert updated["coverage"] == pytest.approx(record["coverage"], abs=1e-5)
     assert updated["auroc"] == pytest.approx(record["auroc"], abs=1e-5)
 
