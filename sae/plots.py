@@ -46,8 +46,7 @@ def plot_scaling(records, out_dir, concept_baselines=None):
     for architecture, style in (("l1", "o-"), ("topk", "s--")):
         for width, group in _lines(records, architecture, "n_features", order_by="l0").items():
             ax.plot([r["l0"] for r in group], [r["mse"] for r in group], style, label=f"{architecture}, {width} features")
-    ax.set_xscale("log")
-    ax.set_xlabel("L0 (active features per position)")
+    _log_l0_axis(ax)
     ax.set_ylabel("MSE (per dimension)")
     ax.set_title("Reconstruction against sparsity (lower left is better)")
     ax.grid(alpha=0.3)
@@ -74,8 +73,7 @@ def _plot_concepts(plt, records, baselines, path):
         for (name, values), colour in zip(sorted(baselines.items()), ("black", "grey", "tab:red", "tab:green")):
             if key in values:  # the probes are not features: no board reconstruction
                 ax.axhline(values[key], color=colour, linestyle=":", label=f"{name} (baseline)")
-        ax.set_xscale("log")
-        ax.set_xlabel("L0 (active features per position)")
+        _log_l0_axis(ax)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
@@ -83,3 +81,14 @@ def _plot_concepts(plt, records, baselines, path):
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def _log_l0_axis(ax):
+    """L0 on a log axis, labelled at round numbers only (minor labels overlap)."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.set_xticks([10, 20, 50, 100, 200])
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("L0 (active features per position)")
