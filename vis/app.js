@@ -130,11 +130,12 @@ function drawInterventions(feature) {
     box.textContent = "";
     return;
   }
-  const part = ([changed, kl, value, move], what) => `${what}: the top move changes on ${(100 * changed).toFixed(0)}% ` +
-    `of them, policy KL ${kl.toFixed(3)}, value ${value >= 0 ? "+" : ""}${value.toFixed(3)}, ` +
-    `most pushed toward ${squareName(move)}`;
-  box.textContent = `On positions where it fires. ${part(feature.ablate, "Ablated (its contribution removed)")}. ` +
-    `${part(feature.steer, `Steered (its direction added at ${feature.max.toFixed(2)}, its max)`)}.`;
+  const part = ([changed, kl, value, move], what, gains) => `${what}: the top move changes on ` +
+    `${(100 * changed).toFixed(0)}% of them, policy KL ${kl.toFixed(3)}, value ${value >= 0 ? "+" : ""}` +
+    `${value.toFixed(3)}, ${gains} ${squareName(move)}`;
+  box.textContent = `On positions where it fires. ` +
+    `${part(feature.ablate, "Ablated (its contribution removed)", "the move gaining most without it:")}. ` +
+    `${part(feature.steer, `Steered (its direction added at ${feature.max.toFixed(2)}, its max)`, "most pushed toward")}.`;
 }
 
 function drawHeat(feature) {
