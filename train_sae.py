@@ -27,7 +27,8 @@ from NetworkWrapper import CheckpointError, NetworkWrapper, default_device
 from othello.bitboard import bitboard_rules
 from othello.cli import parse_config
 from othello.OthelloPlayers import SHIPPED_MODEL
-from sae.activations import ActivationError, file_sha256, load_activations, read_manifest, resid_field, write_text_atomic
+from sae.activations import (ActivationError, file_sha256, load_activations, resid_field, search_simulations,
+                             write_text_atomic)
 from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows
 from sae.export import export_saelens, load_saelens, update_metadata
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
@@ -158,7 +159,7 @@ class SweepData:
         rules = bitboard_rules(int(round(boards.shape[1] ** 0.5)))
         self.legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0).to(device)
         self.mean = self.train.mean(dim=0)
-        sims = read_manifest(config.activations)["config"].get("sims", 64)  # the search the games were played with
+        sims = search_simulations(config.activations)
         self.concepts = ConceptData(network, field, {"train": train, "heldout": heldout},
                                     PROFILES[config.profile]["concept_positions"], rng, sims)
         self.checkpoint_sha256 = sha256

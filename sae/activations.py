@@ -98,6 +98,12 @@ def read_manifest(directory):
     return manifest
 
 
+def search_simulations(directory):
+    """The simulations per move of the searches the collected games were played with (the
+    search whose move the concepts call the model's best move)."""
+    return read_manifest(directory).get("config", {}).get("sims", 64)
+
+
 def load_activations(directory, split="train", fields=None, checkpoint_sha256=None, mmap=True):
     """Arrays of one split, checked against the manifest: {field: array} (memory-mapped by
     default). `fields` picks some (default all); `checkpoint_sha256`, when given, must be the

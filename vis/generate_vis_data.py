@@ -53,7 +53,7 @@ from othello.bitboard import bitboard_rules  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
 from othello.concepts import concept_matrix, quantile_cuts, scalar_values  # noqa: E402
 from othello.OthelloPlayers import SHIPPED_MODEL, search_best_moves  # noqa: E402
-from sae.activations import (ActivationError, file_sha256, load_activations, read_manifest, resid_field,  # noqa: E402
+from sae.activations import (ActivationError, file_sha256, load_activations, resid_field, search_simulations,  # noqa: E402
                              write_text_atomic)
 from sae.concept_data import CONCEPT_FIELDS  # noqa: E402
 from sae.concepts import THRESHOLDS, closest_features, fit_probes, informative_labels, threshold_scores  # noqa: E402
@@ -317,7 +317,7 @@ def generate(config: VisConfig):
     boards, last_moves = np.array(heldout["boards"][rows]), np.array(heldout["last_move"][rows])
     rules = bitboard_rules(network.model_config.board_size)
     mine, theirs = rules.from_boards(boards)
-    sims = read_manifest(config.activations)["config"].get("sims", 64)  # the search the games were played with
+    sims = search_simulations(config.activations)
     names, concepts = concept_matrix(rules, mine, theirs, last_moves, quantile_cuts(scalar_values(rules, mine, theirs)),
                                      flipped=np.array(heldout["flipped"][rows]),
                                      best_move=search_best_moves(network, rules, mine, theirs, sims),
