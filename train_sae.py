@@ -37,9 +37,9 @@ from sae.plots import plot_scaling
 from sae.train import SAETrainConfig, train_saes
 
 DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
-# Profiles: steps, batch size, learning rate, training activations (0: all), held-out positions evaluated.
-
-# Concept metrics use `concept_positions` of each split (labels from train, scores on held-out).
+# Profiles: steps, batch size, learning rate, training activations (0: all), held-out positions
+# evaluated, and the positions of each split the concept metrics use (labels from train, scores
+# on held-out).
 PROFILES = {
     "quick": dict(steps=300, batch_size=512, lr=1e-3, max_activations=200_000, max_heldout=20_000,
                   concept_positions=5_000),
@@ -51,10 +51,10 @@ PROFILES = {
 # SAEs of one width train as one vectorised group up to this width; wider ones are faster one
 # at a time (benchmarks/bench_sae.py measures both).
 GROUP_MAX_FEATURES = 1024
-# Keys of an SAE's record.json that say what it was trained on and with (checked on resume);
-# scaling.json states them once rather than per record.
 # Metrics added after the first sweeps: a finished SAE without them gets them on resume.
 CONCEPT_KEYS = {"coverage", "auroc", "explained_features", "probe_cosine"}
+# Keys of an SAE's record.json that say what it was trained on and with (checked on resume);
+# scaling.json states them once rather than per record.
 RUN_KEYS = ("sae_config", "train_config", "activations", "checkpoint_sha256", "train_activations", "heldout_positions")
 
 

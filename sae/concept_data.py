@@ -27,26 +27,34 @@ def sample_rows(count, limit, rng):
     return np.sort(rng.choice(count, size=limit, replace=False))
 
 
+def stored_concepts(network, arrays, rows, sims, cuts=None):
+    """The concepts of some rows of an activation split: from their stored boards, last moves,
+    flipped discs and values, and a fresh search for the model's move. Returns (names, (N, C)
+    bool, cuts): the scalars' cut points are these rows' quartiles unless `cuts` is given."""
+    rules = bitboard_rules(network.model_config.board_size)
+    mine, theirs = rules.from_boards(np.asarray(arrays["boards"][rows]))
+    cuts = cuts or quantile_cuts(scalar_values(rules, mine, theirs))
+    names, concepts = concept_matrix(rules, mine, theirs, np.asarray(arrays["last_move"][rows]), cuts,
+                                     flipped=np.asarray(arrays["flipped"][rows]),
+                                     best_move=search_best_moves(network, rules, mine, theirs, sims),
+                                     value=np.asarray(arrays["value"][rows]))
+    return names, concepts, cuts
+
+
 class ConceptData:
     """Board concepts (with the model's own outputs: its search's move from a fresh search of
     `sims` simulations, and its value's sign) and residual streams of `positions` positions of
     each split. Labels are learnt on "train" and scored on "heldout"."""
 
     def __init__(self, network, field, splits, positions, rng, sims):
-        rules = bitboard_rules(network.model_config.board_size)
         self.x, self.concepts, self.boards = {}, {}, {}
         cuts = None
         for split, arrays in splits.items():
             rows = sample_rows(len(arrays["boards"]), positions, rng)
-            boards = np.asarray(arrays["boards"][rows])
-            mine, theirs = rules.from_boards(boards)
-            cuts = cuts or quantile_cuts(scalar_values(rules, mine, theirs))  # from train, used for both
-            best = search_best_moves(network, rules, mine, theirs, sims)
-            self.names, self.concepts[split] = concept_matrix(
-                rules, mine, theirs, np.asarray(arrays["last_move"][rows]), cuts,
-                flipped=np.asarray(arrays["flipped"][rows]), best_move=best, value=np.asarray(arrays["value"][rows]))
+            # the cut points come from the first split (train) and serve both
+            self.names, self.concepts[split], cuts = stored_concepts(network, arrays, rows, sims, cuts)
             self.x[split] = torch.from_numpy(np.asarray(arrays[field][rows]))
-            self.boards[split] = boards
+            self.boards[split] = np.asarray(arrays["boards"][rows])
         self.probes = fit_probes(self.x["train"], self.concepts["train"])
 
     def summary(self, encode, x=None):

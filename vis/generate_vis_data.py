@@ -51,11 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from NetworkWrapper import CheckpointError, NetworkWrapper  # noqa: E402
 from othello.bitboard import bitboard_rules  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
-from othello.concepts import concept_matrix, quantile_cuts, scalar_values  # noqa: E402
-from othello.OthelloPlayers import SHIPPED_MODEL, search_best_moves  # noqa: E402
+from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
 from sae.activations import (ActivationError, file_sha256, load_activations, resid_field, search_simulations,  # noqa: E402
                              write_text_atomic)
-from sae.concept_data import CONCEPT_FIELDS  # noqa: E402
+from sae.concept_data import CONCEPT_FIELDS, sample_rows, stored_concepts  # noqa: E402
 from sae.concepts import THRESHOLDS, closest_features, fit_probes, informative_labels, threshold_scores  # noqa: E402
 from sae.export import load_saelens  # noqa: E402
 from sae.interventions import intervention_effects  # noqa: E402
@@ -310,19 +309,12 @@ def generate(config: VisConfig):
     sha256 = file_sha256(config.checkpoint)
     field = resid_field(config.layer)
     heldout = load_activations(config.activations, "heldout", [field, *CONCEPT_FIELDS], checkpoint_sha256=sha256)
-    rng = np.random.default_rng(config.seed)
-    total = len(heldout["boards"])
-    rows = np.sort(rng.choice(total, size=min(total, config.max_positions), replace=False))
+    rows = sample_rows(len(heldout["boards"]), config.max_positions, np.random.default_rng(config.seed))
     x = torch.from_numpy(np.array(heldout[field][rows]))
     boards, last_moves = np.array(heldout["boards"][rows]), np.array(heldout["last_move"][rows])
+    names, concepts, _ = stored_concepts(network, heldout, rows, search_simulations(config.activations))
     rules = bitboard_rules(network.model_config.board_size)
-    mine, theirs = rules.from_boards(boards)
-    sims = search_simulations(config.activations)
-    names, concepts = concept_matrix(rules, mine, theirs, last_moves, quantile_cuts(scalar_values(rules, mine, theirs)),
-                                     flipped=np.array(heldout["flipped"][rows]),
-                                     best_move=search_best_moves(network, rules, mine, theirs, sims),
-                                     value=np.array(heldout["value"][rows]))
-    legal = rules.action_mask(mine, theirs)
+    legal = rules.action_mask(*rules.from_boards(boards))
     positions = Positions(x, boards, legal, last_moves, torch.from_numpy(legal > 0), names, concepts,
                           fit_probes(x, concepts))
     out = Path(config.out)

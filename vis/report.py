@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from othello.cli import parse_config  # noqa: E402
+from othello.squares import square_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = ("l0", "coverage", "auroc", "reconstruction_mine", "reconstruction_theirs", "reconstruction_legal",
@@ -119,7 +120,7 @@ def draw_feature(feature, data, examples, path):
 
 
 def square_of(action):
-    return "pass" if action == 36 else "abcdef"[action % 6] + str(action // 6 + 1)
+    return "pass" if action == 36 else square_name(action)
 
 
 def describe(feature):
