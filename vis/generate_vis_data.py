@@ -184,8 +184,6 @@ class Positions:
     """action masks (N, 37)"""
     last_moves: np.ndarray
     """the move that led to each (N,), -1 unknown"""
-    legal_tensor: torch.Tensor
-    """legal actions (N, 37) bool"""
     concept_names: list
     """names of the board concepts (othello/concepts.py)"""
     concepts: np.ndarray
@@ -226,8 +224,8 @@ def export_sae(folder, record, positions, network, config):
     policy_effect, value_effect = direct_effects(network, sae)
     firing_rows = {i: sorted({row for row, _ in data["top"].pairs(i) + data["random"].pairs(i)})
                    for i in range(sae.config.n_features) if data["count"][i] > 0}
-    effects = intervention_effects(network.net.cpu().eval(), sae, x, positions.legal_tensor, config.layer, firing_rows,
-                                   data["maximum"])
+    effects = intervention_effects(network.net.cpu().eval(), sae, x, torch.from_numpy(legal > 0), config.layer,
+                                   firing_rows, data["maximum"])
     referenced, features = {}, []
 
     def examples(pairs):
@@ -315,8 +313,7 @@ def generate(config: VisConfig):
     names, concepts, _ = stored_concepts(network, heldout, rows, search_simulations(config.activations))
     rules = bitboard_rules(network.model_config.board_size)
     legal = rules.action_mask(*rules.from_boards(boards))
-    positions = Positions(x, boards, legal, last_moves, torch.from_numpy(legal > 0), names, concepts,
-                          fit_probes(x, concepts))
+    positions = Positions(x, boards, legal, last_moves, names, concepts, fit_probes(x, concepts))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
