@@ -70,6 +70,11 @@ class NetworkWrapper:
     board or a batch, `save_checkpoint` / `load_checkpoint`."""
 
     def __init__(self, model_config=None, train_config=None, device=None):
+        # Weight decay drives unused weights toward zero, into the denormal floats, where every
+        # CPU multiply takes a slow path: the shipped network evaluated 19x slower
+        # (benchmarks/bench_mcts.py). Flushing them to zero is process-wide, like
+        # torch.set_num_threads, and changes no result that matters (they are below 1e-38).
+        torch.set_flush_denormal(True)
         self.model_config = model_config or ModelConfig()
         self.train_config = train_config or TrainConfig()
         self.device = torch.device(device or default_device())

@@ -1,6 +1,8 @@
 """MCTS speed in self-play: simulations per second of the batched search (many games in
 lockstep, one network call per simulation step) against the sequential reference (one game,
-one network call per leaf), with the default network, measured side by side in one run.
+one network call per leaf), with the default network, measured side by side in one run. Then
+the trained network's evaluation speed with denormal floats flushed to zero (what
+NetworkWrapper sets) and without.
 
     python benchmarks/bench_mcts.py [--games 512] [--num-simulations 32] [--threads 2]
 """
@@ -18,6 +20,7 @@ from mcts import BatchedMCTS, MCTSConfig, SequentialMCTS  # noqa: E402
 from NetworkWrapper import NetworkWrapper  # noqa: E402
 from othello.bitboard import bitboard_rules  # noqa: E402
 from othello.cli import parse_config  # noqa: E402
+from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
 
 
 @dataclass
@@ -34,6 +37,8 @@ class BenchConfig:
     """torch CPU threads"""
     seed: int = 0
     """seed of the network and of the noise"""
+    checkpoint: str = str(SHIPPED_MODEL)
+    """trained network whose evaluation is timed with and without denormals flushed"""
 
 
 def batched_self_play(rules, predict, config, rng):
@@ -68,6 +73,16 @@ def sequential_self_play(rules, predict, config, rng):
     return simulations, time.perf_counter() - start
 
 
+def evaluation_ms(network, boards, flush_denormals, repeats=20):
+    """Milliseconds per predict_batch call on `boards`."""
+    torch.set_flush_denormal(flush_denormals)
+    network.predict_batch(boards)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        network.predict_batch(boards)
+    return (time.perf_counter() - start) / repeats * 1000
+
+
 def main():
     config = parse_config(BenchConfig)
     torch.set_num_threads(config.threads)
@@ -82,6 +97,12 @@ def main():
     print(f"sequential reference (1 game):      {seq_rate:>10,.0f} simulations/s")
     print(f"batched ({config.games} games in lockstep): {batch_rate:>10,.0f} simulations/s  "
           f"({batch_rate / seq_rate:.0f}x)")
+
+    trained = NetworkWrapper.load_checkpoint(config.checkpoint, device="cpu")
+    boards = rng.integers(-1, 2, (config.games, rules.num_squares)).astype(np.float32)
+    slow, fast = evaluation_ms(trained, boards, False), evaluation_ms(trained, boards, True)
+    print(f"trained network ({config.checkpoint}), {config.games} boards per call: {slow:.1f} ms with denormals, "
+          f"{fast:.1f} ms flushed to zero ({slow / fast:.0f}x)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The network (model.py) and its wrapper: shapes, the residual-stream API, training, and
 checkpoints, including every way a checkpoint file can be bad."""
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import torch
 
 from model import ModelConfig, OthelloNet
 from NetworkWrapper import CHECKPOINT_KEYS, CheckpointError, NetworkWrapper, read_checkpoint
+from tests.conftest import REPO
 
 SMALL = ModelConfig(width=32, depth=3)
 
@@ -74,6 +77,16 @@ def test_predict_one_and_batch_agree():
     pi, value = wrapper.predict(boards[1])
     np.testing.assert_allclose(pi, pis[1], rtol=1e-5)
     assert value == pytest.approx(values[1], abs=1e-6)
+
+
+def test_networks_flush_denormal_floats_to_zero():
+    # A trained network's decayed weights reach the denormals, which slow its CPU math 19x.
+    # In a fresh process: the flag is process-wide, and other tests have built networks.
+    script = ("import torch; from NetworkWrapper import NetworkWrapper; tiny = torch.tensor([1e-39]); "
+              "before = (tiny * 2).item(); NetworkWrapper(device='cpu'); print(before, (tiny * 2).item())")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    before, after = map(float, done.stdout.split())
+    assert before > 0 and after == 0.0
 
 
 def test_checkpoint_round_trip(tmp_path):
