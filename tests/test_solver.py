@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pytest
+
+from othello import solver
+from othello.bitboard import bitboard_rules
+from othello.solved import load_solved_positions
+
+RULES = bitboard_rules(6)
+
+
+def bitboards(board):
+    mine, theirs = RULES.from_boards(board[None])
+    return int(mine[0]), int(theirs[0])
+
+
+def test_exact_values_match_the_shared_solved_positions():
+    positions = [p for p in load_solved_positions() if (p.board == 0).sum() <= 14]
+    assert len(positions) > 100
+    for position in positions:
+        assert solver.move_values(*bitboards(position.board)) == position.values
+
+
+def test_outcome_is_the_sign_of_the_exact_value():
+    for position in load_solved_positions()[:40]:
+        mine, theirs = bitboards(position.board)
+        assert solver.outcome(mine, theirs) == np.sign(max(position.values.values()))
+        assert solver.exact_value(mine, theirs) == max(position.values.values())
+
+
+def test_finished_game_is_scored_by_disc_difference_with_empties_for_nobody():
+    discs = sum(1 << i for i in range(20))  # 20 discs, 16 squares empty, the other side wiped out
+    assert RULES.is_over(discs, 0)
+    assert solver.exact_value(discs, 0) == 20 and solver.outcome(discs, 0) == 1
+    assert solver.exact_value(0, discs) == -20 and solver.outcome(0, discs) == -1
+
+
+def test_symmetry_key_is_shared_by_all_images_of_a_board():
+    board = load_solved_positions()[0].board
+    keys = {solver.symmetry_key(solver.board_string(*bitboards(np.rot90(b, k))))
+            for b in (board, board.T) for k in range(4)}
+    assert len(keys) == 1
+    other = load_solved_positions()[1].board
+    assert solver.symmetry_key(solver.board_string(*bitboards(other))) not in keys
+
+
+def test_reachable_positions_follow_the_move_count_table():
+    # 4 first moves, all symmetric images of one position; 12 two-move lines
+    assert len(solver.reachable_positions(1)) == 4
+    assert len({solver.symmetry_key(solver.board_string(*p)) for p in solver.reachable_positions(1)}) == 1
+    assert len(solver.reachable_positions(2)) <= 12
+
+
+def test_shipped_openings_table_covers_every_four_move_position():
+    table = solver.OpeningTable(4)
+    keys = {solver.symmetry_key(solver.board_string(*p)) for p in solver.reachable_positions(4)}
+    assert set(table.outcomes) == keys
+    assert set(table.outcomes.values()) <= {-1, 0, 1}
+    mine, theirs = next(iter(solver.reachable_positions(4)))
+    assert table.outcome(mine, theirs) in (-1, 0, 1)
+    assert table.outcome(mine, theirs) == table.outcome(*bitboards(np.rot90(RULES.to_boards(
+        np.array([mine], np.uint64), np.array([theirs], np.uint64))[0])))
+
+
+def test_openings_table_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="openings4.json is missing.*othello.solver --plies 4"):
+        solver.OpeningTable(4, tmp_path / "openings4.json")
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"plies": 4, "positions": [{"board": "x"}')
+    with pytest.raises(ValueError, match="corrupt.json is not a valid openings table"):
+        solver.OpeningTable(4, corrupt)
+
+
+def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-compiler")
+    solver._library.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="needs a C compiler.*no-such-compiler"):
+            solver.exact_value(*bitboards(load_solved_positions()[0].board))
+    finally:
+        solver._library.cache_clear()
+
+
+def test_table_run_resumes_and_solves_only_what_is_missing(tmp_path, monkeypatch):
+    """Solving all 60 openings takes half an hour, so the search is replaced by a stand-in;
+    what is tested is the bookkeeping: keep the earlier entries, solve the rest, write each."""
+    path = tmp_path / "openings4.json"
+    keys = sorted({solver.symmetry_key(solver.board_string(*p)) for p in solver.reachable_positions(4)})
+    solver.write_table(path, 4, {key: -1 for key in keys[:50]})  # as a killed run left it
+    solved = []
+    monkeypatch.setattr(solver, "outcome", lambda mine, theirs: solved.append((mine, theirs)) or 1)
+    monkeypatch.setattr("sys.argv", ["solver", "--plies", "4", "--output", str(path), "--workers", "1"])
+    solver.main()
+    assert len(solved) == 10
+    outcomes = json.loads(path.read_text())["positions"]
+    assert [p["board"] for p in outcomes] == keys
+    assert [p["outcome"] for p in outcomes] == [-1] * 50 + [1] * 10
