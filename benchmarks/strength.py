@@ -3,6 +3,10 @@ engines (colours alternating, pairs of games sharing a random opening) and the p
 yardstick, for the search and for the raw policy. The agent is searched for all games at
 once (the same deterministic search AlphaZeroPlayer runs one board at a time).
 
+Random openings are not fair: one side of most of them is lost by force. With the solved
+openings table (othello/data/openings4.json) each match is also split by what perfect play
+makes of the agent's side of its opening.
+
     python benchmarks/strength.py [--checkpoint othello/pretrained/best.pth.tar] [--games 100]
 """
 import sys
@@ -23,6 +27,7 @@ from othello.cli import parse_config  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
 from othello.OthelloPlayers import DEFAULT_SIMULATIONS, SHIPPED_MODEL, AlphaZeroPlayer, make_player  # noqa: E402
 from othello.solved import load_solved_positions  # noqa: E402
+from othello.solver import OpeningTable  # noqa: E402
 
 
 @dataclass
@@ -45,6 +50,24 @@ class StrengthConfig:
     """torch CPU threads"""
 
 
+def opening_table(plies):
+    """The solved openings for `plies`, or None (with a note) where none ships."""
+    try:
+        return OpeningTable(plies)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"(no split by perfect play: {error})")
+        return None
+
+
+def by_perfect_play(table, starts, disc_diffs):
+    """One line: the agent's wins-draws-losses from the openings that perfect play wins, draws
+    and loses for its side."""
+    tally = table.results_by_outcome(starts, disc_diffs)
+    names = {1: "won", 0: "drawn", -1: "lost"}
+    return "  its side of the opening, by perfect play: " + ", ".join(
+        f"{names[o]} {sum(t)} (it went {t[0]}-{t[1]}-{t[2]})" for o, t in tally.items()) + " (W-D-L)"
+
+
 def main():
     config = parse_config(StrengthConfig)
     torch.set_num_threads(config.threads)
@@ -55,15 +78,24 @@ def main():
         sys.exit(f"error: {error}")
     network, mcts_config = player.network, player.mcts_config
     agent = SearchActor(game.rules, network.predict_batch, mcts_config)
+    table = opening_table(config.opening_plies)
     print(f"{config.checkpoint}, {config.sims} simulations per move, {config.games} games per opponent, "
           f"{config.opening_plies}-ply random openings")
     for spec in config.opponents.split(","):
         start = time.perf_counter()
         opponent = PlayerActor(game.rules, make_player(spec, game, seed=config.seed))
-        result = play_match(game.rules, agent, opponent, config.games, config.opening_plies, rng)
+        starts = {}  # game -> its position after the opening, and whether the agent is to move
+
+        def record_start(actor, games, mine, theirs, actions):
+            for g, m, t in zip(games, mine, theirs):
+                starts.setdefault(int(g), (int(m), int(t), actor is agent))
+
+        result = play_match(game.rules, agent, opponent, config.games, config.opening_plies, rng, record_start)
         print(f"vs {spec:12} {result.wins:>4} wins {result.losses:>4} losses {result.draws:>3} draws  "
               f"score {result.score:6.1%}  mean disc difference {np.mean(result.disc_diffs):+6.2f}  "
               f"({time.perf_counter() - start:.0f}s)")
+        if table is not None:
+            print(by_perfect_play(table, starts, result.disc_diffs))
     metrics = evaluate(game, network.predict_batch, mcts_config, 0, (), 0, rng, load_solved_positions())
     print(f"solved positions: search exact {metrics['solved/exact']:.1%}, outcome kept on critical "
           f"{metrics['solved/critical_outcome']:.1%}; raw policy exact {metrics['solved/policy_exact']:.1%}, "

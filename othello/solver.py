@@ -133,6 +133,20 @@ class OpeningTable:
         """Perfect-play outcome for the side to move, or None if the position is not in the table."""
         return self.outcomes.get(symmetry_key(board_string(mine, theirs)))
 
+    def results_by_outcome(self, starts, disc_diffs):
+        """A player's games split by what perfect play makes of its side of each opening.
+
+        starts: {game: (mine, theirs, player_to_move)}, each game's position after the opening;
+        disc_diffs: the player's final disc difference of each game. Returns {+1 / 0 / -1 (the
+        opening is won / drawn / lost for the player): [wins, draws, losses]}."""
+        tally = {1: [0, 0, 0], 0: [0, 0, 0], -1: [0, 0, 0]}
+        for game, (mine, theirs, player_to_move) in starts.items():
+            outcome = self.outcome(mine, theirs)
+            if outcome is None:
+                raise KeyError(f"an opening is missing from {self.path}: {board_string(mine, theirs)}")
+            tally[outcome if player_to_move else -outcome][1 - int(np.sign(disc_diffs[game]))] += 1
+        return tally
+
 
 @dataclass
 class SolverConfig:

@@ -63,6 +63,17 @@ def test_shipped_openings_table_covers_every_four_move_position():
         np.array([mine], np.uint64), np.array([theirs], np.uint64))[0])))
 
 
+def test_games_are_split_by_the_perfect_play_outcome_of_the_players_side():
+    table = solver.OpeningTable(4)
+    won = next(p for p in solver.reachable_positions(4) if table.outcome(*p) == 1)  # for the side to move
+    drawn = next(p for p in solver.reachable_positions(4) if table.outcome(*p) == 0)
+    starts = {0: (*won, True), 1: (*won, False), 2: (*drawn, True), 3: (*drawn, False), 4: (*won, True)}
+    tally = table.results_by_outcome(starts, [+6, +2, 0, -4, -2])
+    assert tally == {1: [1, 0, 1], 0: [0, 1, 1], -1: [1, 0, 0]}  # game 1: the lost side, yet won
+    with pytest.raises(KeyError, match="missing from"):
+        table.results_by_outcome({0: (RULES.start_mine, RULES.start_theirs, True)}, [2])
+
+
 def test_openings_table_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="openings4.json is missing.*othello.solver --plies 4"):
         solver.OpeningTable(4, tmp_path / "openings4.json")
