@@ -1,4 +1,4 @@
-# `make` sets up .venv and runs the whole pipeline from scratch (about 80 minutes on 2 cores):
+# `make` sets up .venv and runs the whole pipeline from scratch (about 65 minutes on 2 cores):
 # AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data and the report
 # (README "What the features mean"). `make quick`:
 # the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests.

@@ -33,7 +33,6 @@ from othello.OthelloGame import OthelloGame  # noqa: E402
 SOURCE = Path(__file__).resolve().parent / "solver.c"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MAX_VALUE = 64  # above any 6x6 disc difference
-CELL = {1: "x", -1: "o", 0: "."}  # the solved6.json board letters: x = side to move
 
 
 @lru_cache(maxsize=None)
@@ -153,11 +152,15 @@ class SolverConfig:
     """Solve every position `plies` moves into the game (up to symmetry) and write the table."""
 
     plies: int = 4
-    """moves from the start position"""
+    """moves from the start position (fewer moves: far slower positions; 4 takes about 30 minutes)"""
     output: str = ""
     """where to write the table (default: othello/data/openings<plies>.json)"""
     workers: int = max(os.cpu_count() or 1, 1)
     """processes solving positions in parallel"""
+
+    def __post_init__(self):
+        if self.plies < 0 or self.workers < 1:
+            raise ValueError(f"--plies must be >= 0 and --workers >= 1, got {self.plies} and {self.workers}")
 
 
 def write_table(path, plies, outcomes):
