@@ -44,6 +44,8 @@ class StrengthConfig:
     """comma-separated engines"""
     opening_plies: int = 4
     """random opening plies shared by each pair of games"""
+    balanced: bool = False
+    """only openings that perfect play draws (from the solved table), so neither side starts lost"""
     seed: int = 0
     """seed of the openings and the engines' tie-breaks"""
     threads: int = 2
@@ -79,8 +81,13 @@ def main():
     network, mcts_config = player.network, player.mcts_config
     agent = SearchActor(game.rules, network.predict_batch, mcts_config)
     table = opening_table(config.opening_plies)
+    if config.balanced and table is None:
+        sys.exit(f"error: --balanced needs the solved table of {config.opening_plies}-ply openings")
+    accept_opening = None
+    if config.balanced:
+        accept_opening = lambda mine, theirs: [table.outcome(int(m), int(t)) == 0 for m, t in zip(mine, theirs)]  # noqa: E731
     print(f"{config.checkpoint}, {config.sims} simulations per move, {config.games} games per opponent, "
-          f"{config.opening_plies}-ply random openings")
+          f"{config.opening_plies}-ply random openings{' drawn by perfect play' if config.balanced else ''}")
     for spec in config.opponents.split(","):
         start = time.perf_counter()
         opponent = PlayerActor(game.rules, make_player(spec, game, seed=config.seed))
@@ -90,7 +97,8 @@ def main():
             for g, m, t in zip(games, mine, theirs):
                 starts.setdefault(int(g), (int(m), int(t), actor is agent))
 
-        result = play_match(game.rules, agent, opponent, config.games, config.opening_plies, rng, record_start)
+        result = play_match(game.rules, agent, opponent, config.games, config.opening_plies, rng, record_start,
+                            accept_opening)
         print(f"vs {spec:12} {result.wins:>4} wins {result.losses:>4} losses {result.draws:>3} draws  "
               f"score {result.score:6.1%}  mean disc difference {np.mean(result.disc_diffs):+6.2f}  "
               f"({time.perf_counter() - start:.0f}s)")

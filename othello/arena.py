@@ -108,6 +108,22 @@ def arena(game, player1, player2, num_games, opening_plies=0, seed=0, progress=T
 
 
 
+def random_openings(rules, count, plies, rng):
+    """`count` positions after `plies` uniformly random legal moves from the start (fewer if
+    the game ends first): bitboards from the side to move's view and whether black is to move."""
+    mine = np.full(count, rules.start_mine, np.uint64)
+    theirs = np.full(count, rules.start_theirs, np.uint64)
+    black_to_move = np.ones(count, bool)
+    for _ in range(plies):
+        mask = rules.action_mask(mine, theirs)  # (count, A)
+        playing = mask.any(axis=1)
+        actions = np.argmax(rng.random(mask.shape) * mask, axis=1)  # a uniform legal action
+        next_mine, next_theirs = rules.next_position(mine, theirs, actions)
+        mine, theirs = np.where(playing, next_mine, mine), np.where(playing, next_theirs, theirs)
+        black_to_move ^= playing
+    return mine, theirs, black_to_move
+
+
 class PlayerActor:
     """Batch actor that plays positions one by one with a per-board player."""
 
@@ -119,24 +135,25 @@ class PlayerActor:
         return np.array([self.player.play(board) for board in boards], np.int64)
 
 
-def play_match(rules, actor_a, actor_b, num_games, opening_plies, rng, on_move=None):
+def play_match(rules, actor_a, actor_b, num_games, opening_plies, rng, on_move=None, accept_opening=None):
     """`num_games` games of actor_a against actor_b in lockstep; a takes black in the even
     games, and each pair of games starts from the same random opening. Returns an
     ArenaResult from a's point of view.
 
     `on_move(actor, games, mine, theirs, actions)`, if given, sees every batch of moves the
-    actors choose: the game indices, the positions (side to move's view) and the actions."""
+    actors choose: the game indices, the positions (side to move's view) and the actions.
+    `accept_opening(mine, theirs)`, if given, says which openings (bool per position, side to
+    move's view) may be played: the others are drawn again."""
     pairs = (num_games + 1) // 2
-    mine = np.full(pairs, rules.start_mine, np.uint64)
-    theirs = np.full(pairs, rules.start_theirs, np.uint64)
-    black_to_move = np.ones(pairs, bool)
-    for _ in range(opening_plies):
-        mask = rules.action_mask(mine, theirs)  # (pairs, A)
-        playing = mask.any(axis=1)
-        actions = np.argmax(rng.random(mask.shape) * mask, axis=1)  # a uniform legal action
-        next_mine, next_theirs = rules.next_position(mine, theirs, actions)
-        mine, theirs = np.where(playing, next_mine, mine), np.where(playing, next_theirs, theirs)
-        black_to_move ^= playing
+    mine, theirs, black_to_move = random_openings(rules, pairs, opening_plies, rng)
+    if accept_opening is not None:
+        for _ in range(1000):
+            redraw = np.flatnonzero(~np.asarray(accept_opening(mine, theirs), bool))
+            if not len(redraw):
+                break
+            mine[redraw], theirs[redraw], black_to_move[redraw] = random_openings(rules, len(redraw), opening_plies, rng)
+        else:
+            raise ValueError("no acceptable opening in 1,000 draws")
     mine, theirs = np.repeat(mine, 2)[:num_games], np.repeat(theirs, 2)[:num_games]
     black_to_move = np.repeat(black_to_move, 2)[:num_games]
     a_is_black = np.arange(num_games) % 2 == 0

@@ -1,5 +1,6 @@
 """Batched matches (play_match) against the one-game-at-a-time arena."""
 import numpy as np
+import pytest
 
 from othello.arena import PlayerActor, play_game, play_match
 from othello.bitboard import popcount
@@ -57,3 +58,22 @@ def test_on_move_sees_every_move_of_every_game():
         for (m, t, a), (next_m, next_t, _) in zip(moves, moves[1:]):
             assert RULES.next_position(m, t, a) == (next_m, next_t)
         assert RULES.is_over(*RULES.next_position(*moves[-1]))
+
+
+def test_only_accepted_openings_are_played():
+    def wide(mine, theirs):  # at least 6 legal moves for the side to move
+        return [popcount(RULES.legal_moves(int(m), int(t))) >= 6 for m, t in zip(mine, theirs)]
+
+    starts = {}
+
+    def record(actor, games, mine, theirs, actions):
+        for g, m, t in zip(games, mine, theirs):
+            starts.setdefault(int(g), (int(m), int(t)))
+
+    play_match(RULES, PlayerActor(RULES, FirstLegal()), PlayerActor(RULES, LastLegal()), 20, 4,
+               np.random.default_rng(5), on_move=record, accept_opening=wide)
+    assert len(starts) == 20 and all(wide([m], [t])[0] for m, t in starts.values())
+    assert len(set(starts.values())) > 2  # still random among the accepted ones
+    with pytest.raises(ValueError, match="no acceptable opening"):
+        play_match(RULES, PlayerActor(RULES, FirstLegal()), PlayerActor(RULES, LastLegal()), 2, 2,
+                   np.random.default_rng(5), accept_opening=lambda mine, theirs: [False] * len(mine))
