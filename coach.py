@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mcts import BatchedMCTS, MCTSConfig, SearchActor, final_result, search_actions
+from mcts import BatchedMCTS, MCTSConfig, SearchActor, disc_value, final_result, search_actions
 from NetworkWrapper import NetworkWrapper, atomic_save
 from othello.arena import PlayerActor, play_match
 from othello.OthelloPlayers import make_player
@@ -47,14 +47,15 @@ def sample_actions(visits, temperature_on, rng):
 
 
 def self_play(rules, predict, mcts_config, num_games, batch_size, temperature_moves, rng, progress=True,
-              q_weight=0.0):
+              q_weight=0.0, solver_empties=0):
     """Play `num_games` games of the network against itself, `batch_size` in lockstep.
 
     Returns (examples, stats): examples = dict of boards (M, n*n) int8 canonical, pis (M, A)
     float32 visit distributions, values (M,) float32 value targets for the side to move:
     (1 - q_weight) * final result + q_weight * the root's search value (averaging in the search
     value lowers the variance of the outcome target); stats = games, positions, simulations,
-    seconds, black_score."""
+    seconds, black_score, solver_seconds. With `solver_empties` > 0 the endgame is scored
+    exactly (see exact_endgame_targets)."""
     boards, pis, root_values, game_of, colour_of = [], [], [], [], []
     black_result = np.zeros(num_games)
     simulations, start = 0, time.perf_counter()
@@ -86,13 +87,43 @@ def self_play(rules, predict, mcts_config, num_games, batch_size, temperature_mo
             bar.update(int(over.sum()))
     bar.close()
     game_of, colour_of = np.concatenate(game_of), np.concatenate(colour_of)
+    boards = np.concatenate(boards).astype(np.int8)
+    seconds, solver_start = time.perf_counter() - start, time.perf_counter()
+    exact = np.full(len(game_of), np.nan)
+    if solver_empties:
+        exact, exact_black_result = exact_endgame_targets(rules, boards, game_of, colour_of, solver_empties,
+                                                          mcts_config.margin_weight)
+        black_result = np.where(np.isnan(exact_black_result), black_result, exact_black_result)
     outcome = colour_of * black_result[game_of]
     values = (1 - q_weight) * outcome + q_weight * np.concatenate(root_values)
-    examples = {"boards": np.concatenate(boards).astype(np.int8), "pis": np.concatenate(pis),
-                "values": values.astype(np.float32)}
-    stats = {"games": num_games, "positions": len(game_of), "simulations": simulations,
-             "seconds": time.perf_counter() - start, "black_score": float(np.mean((np.sign(black_result) + 1) / 2))}
+    values = np.where(np.isnan(exact), values, exact)
+    examples = {"boards": boards, "pis": np.concatenate(pis), "values": values.astype(np.float32)}
+    stats = {"games": num_games, "positions": len(game_of), "simulations": simulations, "seconds": seconds,
+             "solver_seconds": time.perf_counter() - solver_start,
+             "black_score": float(np.mean((np.sign(black_result) + 1) / 2))}
     return examples, stats
+
+
+def exact_endgame_targets(rules, boards, game_of, colour_of, max_empties, margin_weight):
+    """Endgame tablebase scoring of self-play by the exact solver (othello/solver.py): positions
+    with at most `max_empties` empty squares get their perfect-play value as the value target,
+    and every game that reached one gets, as its result, what perfect play makes of its first
+    such position, instead of the result its own play reached: the endgame's blunders no longer
+    add noise to the targets of the middle game.
+
+    boards (M, n*n) canonical, in play order within each game; game_of, colour_of (M,) the game
+    and the side to move (+1 black) of each. Returns (exact (M,) with NaN where the position was
+    not solved, black_result (num_games,) exact result for black, NaN where no position was)."""
+    from othello import solver  # compiles the solver on first use: only runs that ask need a C compiler
+
+    exact = np.full(len(boards), np.nan)
+    black_result = np.full(int(game_of.max()) + 1 if len(game_of) else 0, np.nan)
+    rows = np.flatnonzero((boards == 0).sum(axis=1) <= max_empties)
+    for i, mine, theirs in zip(rows, *rules.from_boards(boards[rows])):
+        exact[i] = disc_value(solver.exact_value(int(mine), int(theirs)), rules.num_squares, margin_weight)
+        if np.isnan(black_result[game_of[i]]):  # the game's first solved position
+            black_result[game_of[i]] = colour_of[i] * exact[i]
+    return exact, black_result
 
 
 def evaluate(game, predict, mcts_config, num_games, opponents, opening_plies, rng, solved_positions):
@@ -174,7 +205,8 @@ class Coach:
                 group["lr"] = learning_rate(config, iteration)
             examples, play_stats = self_play(self.rules, self.network.predict_batch, self.mcts_config,
                                              config.games_per_iteration, config.batch_games,
-                                             config.temperature_moves, rng, self.progress, config.q_weight)
+                                             config.temperature_moves, rng, self.progress, config.q_weight,
+                                             config.solver_empties)
             self.window = (self.window + [examples])[-config.window_iterations:]
             data = {k: np.concatenate([e[k] for e in self.window]) for k in examples}
             steps = max(1, int(config.train_epochs * len(data["values"]) / config.batch_size))
@@ -199,7 +231,8 @@ class Coach:
                 "iteration": iteration, "selfplay/games": play_stats["games"],
                 "selfplay/positions": play_stats["positions"],
                 "selfplay/sims_per_s": play_stats["simulations"] / play_stats["seconds"],
-                "selfplay/black_score": play_stats["black_score"], "train/steps": steps,
+                "selfplay/black_score": play_stats["black_score"], "selfplay/solver_s": play_stats["solver_seconds"],
+                "train/steps": steps,
                 "train/window_positions": len(data["values"]), "train/policy_loss": losses["policy_loss"],
                 "train/value_loss": losses["value_loss"], "arena/wins": arena.wins, "arena/losses": arena.losses,
                 "arena/draws": arena.draws, "arena/accepted": accepted, "arena/best_iteration": self.best_iteration,

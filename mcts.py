@@ -63,11 +63,17 @@ def masked_priors(pi, legal):
 
 def final_result(mine, theirs, num_squares, margin_weight=0.0):
     """Exact value of a finished game for the side to move, from its disc difference d (empty
-    squares count for nobody): (1 - w) * sign(d) + w * d / num_squares, w = margin_weight.
+    squares count for nobody): see disc_value. Python ints or uint64 arrays."""
+    diff = np.asarray(popcount(mine), np.float64) - popcount(theirs)
+    return disc_value(diff, num_squares, margin_weight)
+
+
+def disc_value(diff, num_squares, margin_weight=0.0):
+    """(1 - w) * sign(d) + w * d / num_squares for a final disc difference d, w = margin_weight.
     With w = 0 it is the plain 1 / 0 / -1; with 0 < w < 1 every win still beats every draw and
     every loss, and among wins a larger margin is worth more: the disc difference is what
-    perfect play (and the solved-position yardstick) maximises. Python ints or uint64 arrays."""
-    diff = np.asarray(popcount(mine), np.float64) - popcount(theirs)
+    perfect play (and the solved-position yardstick) maximises."""
+    diff = np.asarray(diff, np.float64)
     return (1 - margin_weight) * np.sign(diff) + margin_weight * diff / num_squares
 
 

@@ -58,6 +58,10 @@ class AlphaZeroConfig:
     prefers larger wins, as perfect play does (mcts.final_result)"""
     q_weight: float = 0.5
     """value target = (1 - q_weight) * game result + q_weight * root search value"""
+    solver_empties: int = 0
+    """score self-play endgames exactly from this many empty squares on (othello/solver.py, needs a C
+    compiler): their positions' value targets become exact, and each game's result becomes the
+    perfect-play result of its first such position; 0: off"""
     window_iterations: int = 6
     """iterations of self-play examples kept for training"""
     train_epochs: float = 2.0
@@ -101,6 +105,8 @@ class AlphaZeroConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.eval_games < 0 or self.opening_plies < 0 or self.temperature_moves < 0:
             raise ValueError("--eval-games, --opening-plies and --temperature-moves must be >= 0")
+        if not 0 <= self.solver_empties <= 16:
+            raise ValueError(f"--solver-empties must be in [0, 16] (more is too slow to solve), got {self.solver_empties}")
         if not 0 <= self.margin_weight < 1:
             raise ValueError(f"--margin-weight must be in [0, 1), got {self.margin_weight}")
         if not 0 <= self.q_weight <= 1:

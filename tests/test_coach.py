@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from coach import evaluate, learning_rate, self_play
-from mcts import MCTSConfig, SearchActor
+from mcts import MCTSConfig, SearchActor, disc_value
 from model import ModelConfig
 from NetworkWrapper import NetworkWrapper
 from othello.arena import PlayerActor, play_match
@@ -50,6 +50,29 @@ def test_self_play_values_alternate_along_a_game(network):
     # opposite: values alternate in sign, or are all 0 after a draw.
     assert values[0] == 2 * stats["black_score"] - 1
     assert all(values[i + 1] == -values[i] for i in range(len(values) - 1))
+
+
+def test_self_play_scores_the_endgame_exactly_with_the_solver(network):
+    # Positions with <= 10 empties get their perfect-play value; earlier ones the perfect-play
+    # result of their game's first such position, whatever the game's own ending was.
+    from othello import solver
+
+    config = MCTSConfig(num_simulations=4, margin_weight=0.25)
+    examples, stats = self_play(RULES, network.predict_batch, config, 1, 1, 0, np.random.default_rng(2),
+                                progress=False, solver_empties=10)
+    boards, values = examples["boards"], examples["values"].astype(np.float64)
+    empties = (boards == 0).sum(axis=1)
+    first = int(np.argmax(empties <= 10))
+    assert empties[first] <= 10 < empties[first - 1]
+    mine, theirs = RULES.from_boards(boards.reshape(-1, 6, 6))
+    for i in range(first, len(boards)):
+        exact = disc_value(solver.exact_value(int(mine[i]), int(theirs[i])), 36, 0.25)
+        assert values[i] == pytest.approx(exact, abs=1e-6)
+    # q_weight 0: before the endgame the target is the solved result, sign alternating per ply
+    sides = (-1.0) ** (first - np.arange(first))
+    np.testing.assert_allclose(values[:first], sides * values[first], atol=1e-6)
+    assert stats["black_score"] == (np.sign(values[0]) + 1) / 2
+    assert stats["solver_seconds"] > 0
 
 
 def test_search_beats_random_and_evaluate_reports_every_metric(network):

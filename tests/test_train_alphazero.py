@@ -84,7 +84,8 @@ def test_resume_and_name_clashes_are_explained(tmp_path):
 
 
 @pytest.mark.parametrize("flag, message", [("--iterations=0", "--iterations must be at least 1"),
-                                           ("--accept-threshold=2", "--accept-threshold must be in")])
+                                           ("--accept-threshold=2", "--accept-threshold must be in"),
+                                           ("--solver-empties=20", "--solver-empties must be in [0, 16]")])
 def test_bad_flags(tmp_path, flag, message):
     done = train(tmp_path, flag)
     assert done.returncode == 2 and message in done.stderr
