@@ -163,7 +163,7 @@ class Coach:
     def __init__(self, game, config, run_dir, progress=True):
         self.game, self.rules, self.config, self.run_dir, self.progress = game, game.rules, config, run_dir, progress
         self.mcts_config = MCTSConfig(config.num_simulations, config.c_puct, config.dirichlet_alpha,
-                                      config.dirichlet_fraction, config.margin_weight)
+                                      config.dirichlet_fraction, config.margin_weight, config.fpu_parent_value)
         iteration_rng(config.seed, 0)  # seeds the initial weights
         self.network = NetworkWrapper(config.model_config(), config.train_config())
         self.best = NetworkWrapper(config.model_config(), config.train_config())

@@ -11,10 +11,13 @@ Values: `child_value_sum[b, s, a]` sums results from the point of view of the si
 node s, so Q(s, a) = value_sum / visits directly; the two-player sign flip happens in one
 place, `_backup`. Selection maximises, with ties going to the lowest action index,
 
-    Q(s, a) + c_puct * P(s, a) * sqrt(N(s)) / (1 + N(s, a)),   Q = 0 for unvisited edges,
+    Q(s, a) + c_puct * P(s, a) * sqrt(N(s)) / (1 + N(s, a)),
 
 where N(s) counts the visits of node s itself (1 for its own evaluation plus one per
-simulation through it). `predict(boards)` maps canonical boards (B, n*n) float32 to policy
+simulation through it). An unvisited edge has Q = 0 (AlphaZero), or with `fpu_parent_value`
+the mean value of its node so far, V(s) (the first-play urgency of Leela Zero and mctx): with
+Q = 0 a node that is winning (V near 1) barely looks past the prior's favourite, and one that
+is losing tries every move. `predict(boards)` maps canonical boards (B, n*n) float32 to policy
 probabilities (B, A) and values (B,) for the side to move.
 """
 import math
@@ -31,6 +34,7 @@ TREE_ARRAYS = {
     "mine": (False, np.uint64, 0), "theirs": (False, np.uint64, 0),  # the position at each node
     "expanded": (False, bool, False), "is_terminal": (False, bool, False),
     "terminal_value": (False, np.float64, 0.0), "node_visits": (False, np.int64, 0),
+    "node_value_sum": (False, np.float64, 0.0),  # its own evaluation plus every value backed up through it
     "parent": (False, np.int64, UNVISITED), "legal": (True, bool, False), "prior": (True, np.float64, 0.0),
     "children": (True, np.int64, UNVISITED), "child_visits": (True, np.int64, 0),
     "child_value_sum": (True, np.float64, 0.0),
@@ -50,6 +54,8 @@ class MCTSConfig:
     """weight of the noise in the root priors (AlphaZero: 0.25)"""
     margin_weight: float = 0.0
     """share of a finished game's value given to the disc margin (see final_result)"""
+    fpu_parent_value: bool = False
+    """unvisited edges take their node's mean value as Q instead of 0"""
 
 
 def masked_priors(pi, legal):
@@ -138,11 +144,13 @@ class BatchedMCTS:
             legal = self.rules.action_mask(mine, theirs).astype(bool)
         boards = self.rules.to_boards(mine, theirs).reshape(len(rows), -1).astype(np.float32)
         pi, value = self.predict(boards)
+        value = np.asarray(value, np.float64)
         self.legal[rows, nodes] = legal
         self.prior[rows, nodes] = masked_priors(pi, legal)
         self.expanded[rows, nodes] = True
         self.node_visits[rows, nodes] = 1
-        return np.asarray(value, np.float64)
+        self.node_value_sum[rows, nodes] = value
+        return value
 
     def _edges(self, name, flat_nodes):
         """Per-edge array `name` at nodes given as flat indices b * N + s: (k, A)."""
@@ -151,8 +159,11 @@ class BatchedMCTS:
 
     def _puct(self, flat_nodes):
         visits = self._edges("child_visits", flat_nodes)  # (k, A)
-        q = np.where(visits > 0, self._edges("child_value_sum", flat_nodes) / np.maximum(visits, 1), 0.0)
         parent_visits = self.node_visits.reshape(-1).take(flat_nodes)
+        unvisited_q = 0.0
+        if self.config.fpu_parent_value:
+            unvisited_q = (self.node_value_sum.reshape(-1).take(flat_nodes) / parent_visits)[:, None]
+        q = np.where(visits > 0, self._edges("child_value_sum", flat_nodes) / np.maximum(visits, 1), unvisited_q)
         u = self.config.c_puct * self._edges("prior", flat_nodes) * np.sqrt(parent_visits)[:, None]
         u = u / (1 + visits)
         return np.where(self._edges("legal", flat_nodes), q + u, -np.inf)
@@ -220,6 +231,7 @@ class BatchedMCTS:
             self.child_visits[rows, nodes[rows], actions[rows]] += 1
             self.child_value_sum[rows, nodes[rows], actions[rows]] += value
             self.node_visits[rows, nodes[rows]] += 1
+            self.node_value_sum[rows, nodes[rows]] += value
 
     # --- moving on ---
     def advance(self, actions):
@@ -290,7 +302,7 @@ class SequentialNode:
     def __init__(self, mine, theirs):
         self.mine, self.theirs = mine, theirs
         self.expanded, self.is_terminal, self.terminal_value = False, False, 0.0
-        self.node_visits = 0
+        self.node_visits, self.node_value_sum = 0, 0.0
         self.children = {}
         self.legal = self.prior = self.child_visits = self.child_value_sum = None
 
@@ -319,14 +331,15 @@ class SequentialMCTS:
         node.prior = masked_priors(pi, node.legal[None])[0]
         node.child_visits = np.zeros(len(node.legal), np.int64)
         node.child_value_sum = np.zeros(len(node.legal))
-        node.expanded, node.node_visits = True, 1
+        node.expanded, node.node_visits, node.node_value_sum = True, 1, float(value[0])
         return float(value[0])
 
     def _select(self, node):
         best, best_score = None, -math.inf
+        unvisited_q = node.node_value_sum / node.node_visits if self.config.fpu_parent_value else 0.0
         for action in np.flatnonzero(node.legal):
             visits = int(node.child_visits[action])
-            q = node.child_value_sum[action] / visits if visits > 0 else 0.0
+            q = node.child_value_sum[action] / visits if visits > 0 else unvisited_q
             u = self.config.c_puct * node.prior[action] * math.sqrt(node.node_visits) / (1 + visits)
             if q + u > best_score:  # strict: ties keep the lower action
                 best, best_score = int(action), q + u
@@ -355,6 +368,7 @@ class SequentialMCTS:
         node.child_visits[action] += 1
         node.child_value_sum[action] += value
         node.node_visits += 1
+        node.node_value_sum += value
         return value
 
     def advance(self, action, capacity):

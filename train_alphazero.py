@@ -51,6 +51,8 @@ class AlphaZeroConfig:
     """root noise concentration in self-play"""
     dirichlet_fraction: float = 0.25
     """root noise weight in self-play (AlphaZero: 0.25)"""
+    fpu_parent_value: bool = False
+    """search: an unvisited move's value is its position's mean value so far, not 0 (mcts.py)"""
     temperature_moves: int = 10
     """plies played at temperature 1 (visit-proportional) before playing greedily"""
     margin_weight: float = 0.25

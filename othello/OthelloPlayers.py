@@ -224,13 +224,14 @@ class AlphaZeroPlayer:
 
 
 def trained_mcts_config(network, num_simulations):
-    """A noise-free search config with the c_puct and terminal scoring `network` (a loaded
-    NetworkWrapper) was trained with, read from its checkpoint's metadata."""
+    """A noise-free search config with the c_puct, terminal scoring and first-play urgency that
+    `network` (a loaded NetworkWrapper) was trained with, read from its checkpoint's metadata."""
     from mcts import MCTSConfig
 
     trained = network.metadata.get("config", {})
     return MCTSConfig(num_simulations=num_simulations, c_puct=trained.get("c_puct", 1.5),
-                      margin_weight=trained.get("margin_weight", 0.0))
+                      margin_weight=trained.get("margin_weight", 0.0),
+                      fpu_parent_value=trained.get("fpu_parent_value", False))
 
 
 def search_best_moves(network, rules, mine, theirs, num_simulations, chunk=2048):

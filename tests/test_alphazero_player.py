@@ -72,7 +72,6 @@ def test_missing_model_is_explained(tmp_path):
 def test_search_settings_follow_the_training_config(game, tmp_path):
     path = tmp_path / "margin.pth.tar"
     NetworkWrapper(ModelConfig(width=16, depth=2), device="cpu").save_checkpoint(
-        path, metadata={"config": {"c_puct": 2.5, "margin_weight": 0.25}})
-    player = AlphaZeroPlayer(game, path, num_simulations=5)
-    assert (player.mcts_config.c_puct, player.mcts_config.margin_weight, player.mcts_config.num_simulations) == \
-        (2.5, 0.25, 5)
+        path, metadata={"config": {"c_puct": 2.5, "margin_weight": 0.25, "fpu_parent_value": True}})
+    config = AlphaZeroPlayer(game, path, num_simulations=5).mcts_config
+    assert (config.c_puct, config.margin_weight, config.fpu_parent_value, config.num_simulations) == (2.5, 0.25, True, 5)

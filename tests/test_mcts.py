@@ -57,9 +57,10 @@ def random_roots(count, plies, seed):
     return mine[live], theirs[live]
 
 
-@pytest.mark.parametrize("plies, c_puct", [(0, 1.5), (8, 1.0), (20, 1.5), (26, 3.0)])
-def test_batched_search_equals_sequential_reference_through_whole_games(predict, plies, c_puct):
-    config = MCTSConfig(num_simulations=40, c_puct=c_puct)
+@pytest.mark.parametrize("plies, c_puct, fpu", [(0, 1.5, False), (8, 1.0, False), (20, 1.5, False), (26, 3.0, False),
+                                               (4, 1.5, True), (16, 1.0, True)])
+def test_batched_search_equals_sequential_reference_through_whole_games(predict, plies, c_puct, fpu):
+    config = MCTSConfig(num_simulations=40, c_puct=c_puct, fpu_parent_value=fpu)
     mine, theirs = random_roots(12, plies, seed=plies)
     capacity = 1000  # large enough that every subtree is kept, in both searches
     batched = BatchedMCTS(RULES, predict, config, capacity=capacity)
@@ -83,6 +84,28 @@ def test_batched_search_equals_sequential_reference_through_whole_games(predict,
         references = [references[i] for i in live]
         moves += 1
     assert moves >= 5  # the games were played to their ends, terminal positions included
+
+
+def test_first_play_urgency_widens_the_search_of_a_winning_node():
+    # The root is winning (+0.9) and so is every move (each child is -0.9 for its own side to
+    # move). With Q = 0 for unvisited moves the root only plays the prior's favourite (Q 0.9);
+    # valued at the root's mean (0.9), the other moves get visits in line with their priors.
+    mine, theirs = random_roots(1, 4, seed=1)
+    legal = np.flatnonzero(RULES.action_mask(mine, theirs)[0])
+    favourite, root_empties = legal[-1], int((RULES.to_boards(mine, theirs) == 0).sum())
+    assert len(legal) >= 4
+
+    def predict(boards):
+        pi = np.where(np.arange(37) == favourite, 0.5, 0.5 / (len(legal) - 1)) * np.isin(np.arange(37), legal)
+        winning = (boards == 0).sum(axis=1) % 2 == root_empties % 2  # no pass this close to the root
+        return np.tile(pi, (len(boards), 1)).astype(np.float32), np.where(winning, 0.9, -0.9).astype(np.float32)
+
+    def root_visits(fpu):
+        return search_actions(RULES, predict, MCTSConfig(num_simulations=16, fpu_parent_value=fpu), mine, theirs)[1][0]
+
+    plain, urgent = root_visits(False), root_visits(True)
+    assert plain[favourite] == 16
+    assert (urgent > 0).sum() == len(legal) and urgent[favourite] == urgent.max() < 16
 
 
 def test_visits_sum_to_the_simulations_and_skip_illegal_moves(predict):
