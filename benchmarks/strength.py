@@ -8,10 +8,11 @@ openings table (othello/data/openings4.json) each match is also split by what pe
 makes of the agent's side of its opening.
 
     python benchmarks/strength.py [--checkpoint othello/pretrained/best.pth.tar] [--games 100]
+    python benchmarks/strength.py --fpu parent --c-puct 1.0    # the same network, another search
 """
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,17 @@ class StrengthConfig:
     """seed of the openings and the engines' tie-breaks"""
     threads: int = 2
     """torch CPU threads"""
+    c_puct: float = 0.0
+    """PUCT exploration constant (0: the one the checkpoint was trained with)"""
+    fpu: str = "trained"
+    """value of an unvisited move in the search: 'trained' (the checkpoint's setting), 'parent'
+    (its position's mean value) or 'zero'"""
+
+    def __post_init__(self):
+        if self.fpu not in ("trained", "parent", "zero"):
+            raise ValueError(f"--fpu must be trained, parent or zero, got {self.fpu!r}")
+        if self.c_puct < 0:
+            raise ValueError(f"--c-puct must be positive (or 0 for the trained one), got {self.c_puct}")
 
 
 def opening_table(plies):
@@ -79,6 +91,10 @@ def main():
     except CheckpointError as error:
         sys.exit(f"error: {error}")
     network, mcts_config = player.network, player.mcts_config
+    if config.c_puct:
+        mcts_config = replace(mcts_config, c_puct=config.c_puct)
+    if config.fpu != "trained":
+        mcts_config = replace(mcts_config, fpu_parent_value=config.fpu == "parent")
     agent = SearchActor(game.rules, network.predict_batch, mcts_config)
     table = opening_table(config.opening_plies)
     if config.balanced and table is None:
@@ -86,7 +102,10 @@ def main():
     accept_opening = None
     if config.balanced:
         accept_opening = lambda mine, theirs: [table.outcome(int(m), int(t)) == 0 for m, t in zip(mine, theirs)]  # noqa: E731
-    print(f"{config.checkpoint}, {config.sims} simulations per move, {config.games} games per opponent, "
+    overridden = "" if mcts_config == player.mcts_config else (
+        f" (search changed: c_puct {mcts_config.c_puct:g}, unvisited moves valued "
+        f"{'at their position' if mcts_config.fpu_parent_value else 'at 0'})")
+    print(f"{config.checkpoint}, {config.sims} simulations per move{overridden}, {config.games} games per opponent, "
           f"{config.opening_plies}-ply random openings{' drawn by perfect play' if config.balanced else ''}")
     for spec in config.opponents.split(","):
         start = time.perf_counter()
