@@ -231,12 +231,11 @@ class Coach:
                 "iteration": iteration, "selfplay/games": play_stats["games"],
                 "selfplay/positions": play_stats["positions"],
                 "selfplay/sims_per_s": play_stats["simulations"] / play_stats["seconds"],
-                "selfplay/black_score": play_stats["black_score"], "selfplay/solver_s": play_stats["solver_seconds"],
-                "train/steps": steps,
+                "selfplay/black_score": play_stats["black_score"], "train/steps": steps,
                 "train/window_positions": len(data["values"]), "train/policy_loss": losses["policy_loss"],
                 "train/value_loss": losses["value_loss"], "arena/wins": arena.wins, "arena/losses": arena.losses,
                 "arena/draws": arena.draws, "arena/accepted": accepted, "arena/best_iteration": self.best_iteration,
-                "time/iteration_s": time.perf_counter() - start,
+                "time/iteration_s": time.perf_counter() - start, "time/solver_s": play_stats["solver_seconds"],
             })
             self.iteration = iteration
             self.history.append(metrics)
