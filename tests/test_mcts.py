@@ -9,6 +9,7 @@ from mcts import (BatchedMCTS, MCTSConfig, SequentialMCTS, add_dirichlet_noise, 
                   search_actions)
 from model import ModelConfig
 from NetworkWrapper import NetworkWrapper
+from othello.arena import random_openings
 from othello.bitboard import bitboard_rules
 from othello.solved import load_solved_positions
 
@@ -47,12 +48,7 @@ def test_searches_agree_with_the_real_network():
 
 def random_roots(count, plies, seed):
     """Positions after `plies` random moves (games that ended early are dropped)."""
-    rng = np.random.default_rng(seed)
-    mine = np.full(count, RULES.start_mine, np.uint64)
-    theirs = np.full(count, RULES.start_theirs, np.uint64)
-    for _ in range(plies):
-        mask = RULES.action_mask(mine, theirs)
-        mine, theirs = RULES.next_position(mine, theirs, np.argmax(rng.random(mask.shape) * mask, axis=1))
+    mine, theirs, _ = random_openings(RULES, count, plies, np.random.default_rng(seed))
     live = ~RULES.is_over(mine, theirs)
     return mine[live], theirs[live]
 
