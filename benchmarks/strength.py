@@ -9,6 +9,7 @@ makes of the agent's side of its opening.
 
     python benchmarks/strength.py [--checkpoint othello/pretrained/best.pth.tar] [--games 100]
     python benchmarks/strength.py --fpu parent --c-puct 1.0    # the same network, another search
+    python benchmarks/strength.py --opponents alphabeta:4 --trace-results   # who let results go
 """
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
@@ -28,7 +30,7 @@ from othello.cli import parse_config  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
 from othello.OthelloPlayers import DEFAULT_SIMULATIONS, SHIPPED_MODEL, AlphaZeroPlayer, make_player  # noqa: E402
 from othello.solved import load_solved_positions  # noqa: E402
-from othello.solver import OpeningTable  # noqa: E402
+from othello.solver import OpeningTable, worsening_moves  # noqa: E402
 
 
 @dataclass
@@ -56,6 +58,10 @@ class StrengthConfig:
     fpu: str = "trained"
     """value of an unvisited move in the search: 'trained' (the checkpoint's setting), 'parent'
     (its position's mean value) or 'zero'"""
+    trace_results: bool = False
+    """solve every position of the games the agent does not win and name the moves, its own or
+    the opponent's, that made the mover's perfect-play outcome worse (slow: about a second per
+    position early in the game)"""
 
     def __post_init__(self):
         if self.fpu not in ("trained", "parent", "zero"):
@@ -80,6 +86,26 @@ def by_perfect_play(table, starts, disc_diffs):
     names = {1: "won", 0: "drawn", -1: "lost"}
     return "  its side of the opening, by perfect play: " + ", ".join(
         f"{names[o]} {sum(t)} (it went {t[0]}-{t[1]}-{t[2]})" for o, t in tally.items()) + " (W-D-L)"
+
+
+def trace_results(rules, game_moves, disc_diffs, opening_plies):
+    """Lines naming, in each game the agent did not win, the moves that made the mover's
+    perfect-play outcome worse. game_moves: {game: [(mine, theirs, by_agent, action), ...]}."""
+    not_won = [g for g in sorted(game_moves) if disc_diffs[g] <= 0]
+    let_go = {True: 0, False: 0}
+    details = []
+    for g in tqdm(not_won, desc="solving games", unit="game", leave=False):
+        moves = game_moves[g]
+        mine, theirs, _, action = moves[-1]
+        line = [(m, t) for m, t, _, _ in moves] + [tuple(int(x) for x in rules.next_position(mine, theirs, action))]
+        worse = worsening_moves(line)
+        for by_agent in (True, False):
+            let_go[by_agent] += any(moves[ply][2] == by_agent for ply in worse)
+        if worse:
+            details.append(f"    game {g} ({disc_diffs[g]:+d}): " + ", ".join(
+                f"{'the agent' if moves[ply][2] else 'the opponent'} at ply {opening_plies + ply + 1}" for ply in worse))
+    return [f"  games it did not win: {len(not_won)}; solved move by move, the opponent made its own outcome "
+            f"worse in {let_go[False]} of them, the agent in {let_go[True]}"] + details
 
 
 def main():
@@ -110,19 +136,22 @@ def main():
     for spec in config.opponents.split(","):
         start = time.perf_counter()
         opponent = PlayerActor(game.rules, make_player(spec, game, seed=config.seed))
-        starts = {}  # game -> its position after the opening, and whether the agent is to move
+        game_moves = {}  # game -> [(mine, theirs, by the agent, action)] from the end of its opening
 
-        def record_start(actor, games, mine, theirs, actions):
-            for g, m, t in zip(games, mine, theirs):
-                starts.setdefault(int(g), (int(m), int(t), actor is agent))
+        def record(actor, games, mine, theirs, actions):
+            for g, m, t, a in zip(games, mine, theirs, actions):
+                game_moves.setdefault(int(g), []).append((int(m), int(t), actor is agent, int(a)))
 
-        result = play_match(game.rules, agent, opponent, config.games, config.opening_plies, rng, record_start,
+        result = play_match(game.rules, agent, opponent, config.games, config.opening_plies, rng, record,
                             accept_opening)
+        starts = {g: moves[0][:3] for g, moves in game_moves.items()}
         print(f"vs {spec:12} {result.wins:>4} wins {result.losses:>4} losses {result.draws:>3} draws  "
               f"score {result.score:6.1%}  mean disc difference {np.mean(result.disc_diffs):+6.2f}  "
               f"({time.perf_counter() - start:.0f}s)")
         if table is not None:
             print(by_perfect_play(table, starts, result.disc_diffs))
+        if config.trace_results:
+            print("\n".join(trace_results(game.rules, game_moves, result.disc_diffs, config.opening_plies)))
     metrics = evaluate(game, network.predict_batch, mcts_config, 0, (), 0, rng, load_solved_positions())
     print(f"solved positions: search exact {metrics['solved/exact']:.1%}, outcome kept on critical "
           f"{metrics['solved/critical_outcome']:.1%}; raw policy exact {metrics['solved/policy_exact']:.1%}, "

@@ -86,6 +86,15 @@ def move_values(mine, theirs):
     return {int(a): -exact_value(*rules.next_position(mine, theirs, int(a))) for a in np.flatnonzero(mask)}
 
 
+def worsening_moves(line):
+    """The plies of a game at which the side to move made its perfect-play outcome worse (a win
+    let go to a draw or a loss, a draw to a loss). line: the game's positions in play order, each
+    (mine, theirs) from its side to move's view, ending with the position after the last move
+    (players alternate every ply, a pass being a move)."""
+    outcomes = [outcome(mine, theirs) for mine, theirs in line]
+    return [ply for ply in range(len(line) - 1) if -outcomes[ply + 1] < outcomes[ply]]
+
+
 def board_string(mine, theirs):
     """The 36-letter board of solved6.json ('x' = the side to move, 'o', '.')."""
     return "".join("x" if mine >> i & 1 else "o" if theirs >> i & 1 else "." for i in range(36))

@@ -119,3 +119,31 @@ def test_table_run_resumes_and_solves_only_what_is_missing(tmp_path, monkeypatch
     outcomes = json.loads(path.read_text())["positions"]
     assert [p["board"] for p in outcomes] == keys
     assert [p["outcome"] for p in outcomes] == [-1] * 50 + [1] * 10
+
+
+
+
+
+def worsening_line():
+    """A critical position won for its side to move, its best and its worst move, and the
+    opponent's best and worst replies to the worst one, where the worst reply hands the win
+    back: (start, best, worst, best_reply, worst_reply), found among the solved positions."""
+    for position in load_solved_positions():
+        if not position.critical or (position.board == 0).sum() > 14 or max(position.values.values()) <= 0:
+            continue
+        start = bitboards(position.board)
+        best, worst = max(position.values, key=position.values.get), min(position.values, key=position.values.get)
+        replies = solver.move_values(*RULES.next_position(*start, worst))  # the opponent now wins with its best
+        best_reply, worst_reply = max(replies, key=replies.get), min(replies, key=replies.get)
+        if np.sign(replies[worst_reply]) < np.sign(replies[best_reply]):
+            return start, best, worst, best_reply, worst_reply
+    raise AssertionError("no suitable solved position")
+
+
+def test_worsening_moves_names_the_plies_that_let_an_outcome_go():
+    start, best, worst, best_reply, worst_reply = worsening_line()
+    after_worst = RULES.next_position(*start, worst)
+    assert solver.worsening_moves([start, RULES.next_position(*start, best)]) == []
+    # the winner threw its win away, then the opponent handed it back
+    assert solver.worsening_moves([start, after_worst, RULES.next_position(*after_worst, best_reply)]) == [0]
+    assert solver.worsening_moves([start, after_worst, RULES.next_position(*after_worst, worst_reply)]) == [0, 1]

@@ -1,7 +1,11 @@
 """benchmarks/strength.py: its search overrides and its flag checks."""
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+from othello.bitboard import bitboard_rules
+from tests.test_solver import worsening_line
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,3 +27,23 @@ def test_search_overrides_are_applied_and_announced():
 def test_bad_search_flags_are_usage_errors():
     done = strength("--fpu", "sometimes")
     assert done.returncode == 2 and "--fpu must be trained, parent or zero" in done.stderr
+
+
+def load_strength():
+    spec = importlib.util.spec_from_file_location("strength", REPO / "benchmarks" / "strength.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_trace_results_names_who_let_an_outcome_go_in_the_games_not_won():
+    rules = bitboard_rules(6)
+    start, best, worst, _, worst_reply = worsening_line()
+    after_worst = tuple(int(x) for x in rules.next_position(*start, worst))
+    game_moves = {0: [(*start, True, worst), (*after_worst, False, worst_reply)],  # both let it go
+                  1: [(*start, True, worst)],  # won in the end: not traced
+                  2: [(*start, False, best)]}  # the opponent, to move, kept its win
+    lines = load_strength().trace_results(rules, game_moves, [-2, 4, -6], opening_plies=4)
+    assert lines == ["  games it did not win: 2; solved move by move, the opponent made its own outcome worse "
+                     "in 1 of them, the agent in 1",
+                     "    game 0 (-2): the agent at ply 5, the opponent at ply 6"]
