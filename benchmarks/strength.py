@@ -11,8 +11,10 @@ makes of the agent's side of its opening.
     python benchmarks/strength.py --fpu parent --c-puct 1.0    # the same network, another search
     python benchmarks/strength.py --opponents alphabeta:4 --trace-results   # who let results go
 """
+import multiprocessing
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,7 +54,7 @@ class StrengthConfig:
     seed: int = 0
     """seed of the openings and the engines' tie-breaks"""
     threads: int = 2
-    """torch CPU threads"""
+    """torch CPU threads, and processes solving games for --trace-results"""
     c_puct: float = 0.0
     """PUCT exploration constant (0: the one the checkpoint was trained with)"""
     fpu: str = "trained"
@@ -88,22 +90,29 @@ def by_perfect_play(table, starts, disc_diffs):
         f"{names[o]} {sum(t)} (it went {t[0]}-{t[1]}-{t[2]})" for o, t in tally.items()) + " (W-D-L)"
 
 
-def trace_results(rules, game_moves, disc_diffs, opening_plies):
+def trace_results(rules, game_moves, disc_diffs, opening_plies, workers=1):
     """Lines naming, in each game the agent did not win, the moves that made the mover's
-    perfect-play outcome worse. game_moves: {game: [(mine, theirs, by_agent, action), ...]}."""
+    perfect-play outcome worse. game_moves: {game: [(mine, theirs, by_agent, action), ...]};
+    `workers` processes solve games in parallel."""
     not_won = [g for g in sorted(game_moves) if disc_diffs[g] <= 0]
-    let_go = {True: 0, False: 0}
-    details = []
-    for g in tqdm(not_won, desc="solving games", unit="game", leave=False):
-        moves = game_moves[g]
-        mine, theirs, _, action = moves[-1]
-        line = [(m, t) for m, t, _, _ in moves] + [tuple(int(x) for x in rules.next_position(mine, theirs, action))]
-        worse = worsening_moves(line)
-        for by_agent in (True, False):
-            let_go[by_agent] += any(moves[ply][2] == by_agent for ply in worse)
+    lines = []
+    for g in not_won:
+        mine, theirs, _, action = game_moves[g][-1]
+        after_last = tuple(int(x) for x in rules.next_position(mine, theirs, action))
+        lines.append([(m, t) for m, t, _, _ in game_moves[g]] + [after_last])
+    parallel = workers > 1 and len(lines) > 1
+    with multiprocessing.get_context("spawn").Pool(workers) if parallel else nullcontext() as pool:
+        traced = list(tqdm((pool.imap if parallel else map)(worsening_moves, lines), total=len(lines),
+                           desc="solving games", unit="game", leave=False))
+    let_go, details = {True: 0, False: 0}, []
+    for g, worse in zip(not_won, traced):
+        by_agent = [game_moves[g][ply][2] for ply in worse]
+        let_go[True] += any(by_agent)
+        let_go[False] += not all(by_agent)
         if worse:
             details.append(f"    game {g} ({disc_diffs[g]:+d}): " + ", ".join(
-                f"{'the agent' if moves[ply][2] else 'the opponent'} at ply {opening_plies + ply + 1}" for ply in worse))
+                f"{'the agent' if agent else 'the opponent'} at ply {opening_plies + ply + 1}"
+                for ply, agent in zip(worse, by_agent)))
     return [f"  games it did not win: {len(not_won)}; solved move by move, the opponent made its own outcome "
             f"worse in {let_go[False]} of them, the agent in {let_go[True]}"] + details
 
@@ -151,7 +160,8 @@ def main():
         if table is not None:
             print(by_perfect_play(table, starts, result.disc_diffs))
         if config.trace_results:
-            print("\n".join(trace_results(game.rules, game_moves, result.disc_diffs, config.opening_plies)))
+            print("\n".join(trace_results(game.rules, game_moves, result.disc_diffs, config.opening_plies,
+                                            config.threads)))
     metrics = evaluate(game, network.predict_batch, mcts_config, 0, (), 0, rng, load_solved_positions())
     print(f"solved positions: search exact {metrics['solved/exact']:.1%}, outcome kept on critical "
           f"{metrics['solved/critical_outcome']:.1%}; raw policy exact {metrics['solved/policy_exact']:.1%}, "

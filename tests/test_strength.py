@@ -43,7 +43,9 @@ def test_trace_results_names_who_let_an_outcome_go_in_the_games_not_won():
     game_moves = {0: [(*start, True, worst), (*after_worst, False, worst_reply)],  # both let it go
                   1: [(*start, True, worst)],  # won in the end: not traced
                   2: [(*start, False, best)]}  # the opponent, to move, kept its win
-    lines = load_strength().trace_results(rules, game_moves, [-2, 4, -6], opening_plies=4)
+    trace_results = load_strength().trace_results
+    lines = trace_results(rules, game_moves, [-2, 4, -6], opening_plies=4)
+    assert trace_results(rules, game_moves, [-2, 4, -6], opening_plies=4, workers=2) == lines  # in parallel
     assert lines == ["  games it did not win: 2; solved move by move, the opponent made its own outcome worse "
                      "in 1 of them, the agent in 1",
                      "    game 0 (-2): the agent at ply 5, the opponent at ply 6"]
