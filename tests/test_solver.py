@@ -121,9 +121,6 @@ def test_table_run_resumes_and_solves_only_what_is_missing(tmp_path, monkeypatch
     assert [p["outcome"] for p in outcomes] == [-1] * 50 + [1] * 10
 
 
-
-
-
 def worsening_line():
     """A critical position won for its side to move, its best and its worst move, and the
     opponent's best and worst replies to the worst one, where the worst reply hands the win

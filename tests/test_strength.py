@@ -1,4 +1,4 @@
-"""benchmarks/strength.py: its search overrides and its flag checks."""
+"""benchmarks/strength.py: its search overrides, its flag checks and its traces of the games not won."""
 import importlib.util
 import subprocess
 import sys
