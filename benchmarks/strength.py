@@ -11,10 +11,8 @@ makes of the agent's side of its opening.
     python benchmarks/strength.py --fpu parent --c-puct 1.0    # the same network, another search
     python benchmarks/strength.py --opponents alphabeta:4 --trace-results   # who let results go
 """
-import multiprocessing
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from othello.cli import parse_config  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
 from othello.OthelloPlayers import DEFAULT_SIMULATIONS, SHIPPED_MODEL, AlphaZeroPlayer, make_player  # noqa: E402
 from othello.solved import load_solved_positions  # noqa: E402
-from othello.solver import OpeningTable, worsening_moves  # noqa: E402
+from othello.solver import OpeningTable, map_in_processes, worsening_moves  # noqa: E402
 
 
 @dataclass
@@ -100,10 +98,8 @@ def trace_results(rules, game_moves, disc_diffs, opening_plies, workers=1):
         mine, theirs, _, action = game_moves[g][-1]
         after_last = tuple(int(x) for x in rules.next_position(mine, theirs, action))
         lines.append([(m, t) for m, t, _, _ in game_moves[g]] + [after_last])
-    parallel = workers > 1 and len(lines) > 1
-    with multiprocessing.get_context("spawn").Pool(workers) if parallel else nullcontext() as pool:
-        traced = list(tqdm((pool.imap if parallel else map)(worsening_moves, lines), total=len(lines),
-                           desc="solving games", unit="game", leave=False))
+    traced = list(tqdm(map_in_processes(worsening_moves, lines, workers), total=len(lines),
+                       desc="solving games", unit="game", leave=False))
     let_go, details = {True: 0, False: 0}, []
     for g, worse in zip(not_won, traced):
         by_agent = [game_moves[g][ply][2] for ply in worse]

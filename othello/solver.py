@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -187,6 +186,16 @@ def write_table(path, plies, outcomes):
     os.replace(scratch, path)  # a kill never leaves half a table
 
 
+def map_in_processes(function, jobs, workers):
+    """`function` over `jobs`, results in order as they come: in `workers` spawned processes
+    (each with its own transposition table) when there is more than one worker and job."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(function, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(function, jobs)
+
+
 def _solve_job(job):
     key, (mine, theirs) = job
     return key, outcome(mine, theirs)
@@ -204,12 +213,10 @@ def main():
     todo = [key for key in sorted(positions) if key not in outcomes]
     print(f"{len(positions)} positions after {config.plies} moves up to symmetry, {len(todo)} to solve")
     jobs = [(key, positions[key]) for key in todo]
-    parallel = config.workers > 1 and len(jobs) > 1
-    with multiprocessing.get_context("spawn").Pool(config.workers) if parallel else nullcontext() as pool:
-        solved = pool.imap_unordered(_solve_job, jobs) if parallel else map(_solve_job, jobs)
-        for key, result in tqdm(solved, total=len(jobs), desc="solving", unit="position"):
-            outcomes[key] = result
-            write_table(path, config.plies, outcomes)  # after each: a killed run loses one position
+    for key, result in tqdm(map_in_processes(_solve_job, jobs, config.workers), total=len(jobs), desc="solving",
+                            unit="position"):
+        outcomes[key] = result
+        write_table(path, config.plies, outcomes)  # after each: a killed run loses one position
     counts = {o: sum(v == o for v in outcomes.values()) for o in (1, 0, -1)}
     print(f"{path}: side to move wins {counts[1]}, draws {counts[0]}, loses {counts[-1]}")
 
