@@ -10,6 +10,7 @@ makes of the agent's side of its opening.
     python benchmarks/strength.py [--checkpoint othello/pretrained/best.pth.tar] [--games 100]
     python benchmarks/strength.py --fpu parent --c-puct 1.0    # the same network, another search
     python benchmarks/strength.py --opponents alphabeta:4 --trace-results   # who let results go
+    python benchmarks/strength.py --opponents '' --sims 4096   # only the solved positions
 """
 import sys
 import time
@@ -44,7 +45,7 @@ class StrengthConfig:
     games: int = 100
     """games against each opponent"""
     opponents: str = "random,greedy,alphabeta:4"
-    """comma-separated engines"""
+    """comma-separated engines ('' for none: only the solved positions)"""
     opening_plies: int = 4
     """random opening plies shared by each pair of games"""
     balanced: bool = False
@@ -136,9 +137,11 @@ def main():
     overridden = "" if mcts_config == player.mcts_config else (
         f" (search changed: c_puct {mcts_config.c_puct:g}, unvisited moves valued "
         f"{'at their position' if mcts_config.fpu_parent_value else 'at 0'})")
-    print(f"{config.checkpoint}, {config.sims} simulations per move{overridden}, {config.games} games per opponent, "
-          f"{config.opening_plies}-ply random openings{' drawn by perfect play' if config.balanced else ''}")
-    for spec in config.opponents.split(","):
+    opponents = [spec for spec in config.opponents.split(",") if spec]
+    matches = (f", {config.games} games per opponent, {config.opening_plies}-ply random openings"
+               f"{' drawn by perfect play' if config.balanced else ''}") if opponents else ""
+    print(f"{config.checkpoint}, {config.sims} simulations per move{overridden}{matches}")
+    for spec in opponents:
         start = time.perf_counter()
         opponent = PlayerActor(game.rules, make_player(spec, game, seed=config.seed))
         game_moves = {}  # game -> [(mine, theirs, by the agent, action)] from the end of its opening

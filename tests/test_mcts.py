@@ -46,6 +46,23 @@ def test_searches_agree_with_the_real_network():
         np.testing.assert_array_equal(reference.search(), visits[i])
 
 
+def test_search_in_memory_bounded_chunks_gives_the_same_moves(predict):
+    mine, theirs = random_roots(10, 6, seed=4)
+    config = MCTSConfig(num_simulations=24)
+    whole = search_actions(RULES, predict, config, mine, theirs)
+    batch_sizes = []
+
+    def counting_predict(boards):
+        batch_sizes.append(len(boards))
+        return predict(boards)
+
+    chunked = search_actions(RULES, counting_predict, config, mine, theirs, max_nodes=3 * 25)  # 3 trees at a time
+    assert max(batch_sizes) == 3 and len(mine) > 3
+    for a, b in zip(whole, chunked):
+        np.testing.assert_array_equal(a, b)
+    assert (whole[1].sum(axis=1) == 24).all()
+
+
 def random_roots(count, plies, seed):
     """Positions after `plies` random moves (games that ended early are dropped)."""
     mine, theirs, _ = random_openings(RULES, count, plies, np.random.default_rng(seed))

@@ -24,6 +24,12 @@ def test_search_overrides_are_applied_and_announced():
     assert "vs random" in changed.stdout and "solved positions: search exact" in changed.stdout
 
 
+def test_no_opponents_measures_the_solved_positions_only():
+    done = strength("--opponents", "")
+    assert done.returncode == 0, done.stderr
+    assert " vs " not in done.stdout and "solved positions: search exact" in done.stdout
+
+
 def test_bad_search_flags_are_usage_errors():
     done = strength("--fpu", "sometimes")
     assert done.returncode == 2 and "--fpu must be trained, parent or zero" in done.stderr
