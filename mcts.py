@@ -273,7 +273,7 @@ class BatchedMCTS:
         self.num_nodes = self.num_nodes[rows]
 
 
-def search_actions(rules, predict, config, mine, theirs, max_nodes=1 << 19):
+def search_actions(rules, predict, config, mine, theirs, max_nodes=1 << 20):
     """Best action (most visits, ties to the lowest index) for each position after a fresh,
     noise-free search: how a trained agent plays. Returns (actions, visits (B, A), values
     (B,) the search's estimate for the side to move). The positions are searched in chunks of
