@@ -273,17 +273,21 @@ class BatchedMCTS:
         self.num_nodes = self.num_nodes[rows]
 
 
+def fresh_tree_size(config):
+    """Nodes a search from a bare root needs: the root and at most one more per simulation."""
+    return config.num_simulations + 1
+
+
 def search_actions(rules, predict, config, mine, theirs, max_nodes=1 << 20):
     """Best action (most visits, ties to the lowest index) for each position after a fresh,
     noise-free search: how a trained agent plays. Returns (actions, visits (B, A), values
     (B,) the search's estimate for the side to move). The positions are searched in chunks of
     at most `max_nodes` tree nodes in all (a node takes about 1.3 KB), so that many positions
     at many simulations do not run out of memory."""
-    nodes_per_tree = config.num_simulations + 1  # a fresh search adds at most one node per simulation
-    chunk = max(1, max_nodes // nodes_per_tree)
+    chunk = max(1, max_nodes // fresh_tree_size(config))
     visits, values = [], []
     for start in range(0, max(len(mine), 1), chunk):
-        mcts = BatchedMCTS(rules, predict, config, capacity=nodes_per_tree)
+        mcts = BatchedMCTS(rules, predict, config, capacity=fresh_tree_size(config))
         mcts.reset(mine[start:start + chunk], theirs[start:start + chunk])
         visits.append(mcts.search())
         values.append(mcts.root_value())
@@ -301,7 +305,7 @@ class SearchActor:
         self.last_search = None
 
     def act(self, mine, theirs):
-        self.last_search = BatchedMCTS(self.rules, self.predict, self.config, self.config.num_simulations + 1)
+        self.last_search = BatchedMCTS(self.rules, self.predict, self.config, fresh_tree_size(self.config))
         self.last_search.reset(mine, theirs)
         return np.argmax(self.last_search.search(), axis=1)
 
