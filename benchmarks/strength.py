@@ -140,7 +140,9 @@ def main():
     opponents = [spec for spec in config.opponents.split(",") if spec]
     matches = (f", {config.games} games per opponent, {config.opening_plies}-ply random openings"
                f"{' drawn by perfect play' if config.balanced else ''}") if opponents else ""
-    print(f"{config.checkpoint}, {config.sims} simulations per move{overridden}{matches}")
+    checkpoint = Path(config.checkpoint).absolute()
+    shown = checkpoint.relative_to(Path.cwd()) if checkpoint.is_relative_to(Path.cwd()) else checkpoint
+    print(f"{shown}, {config.sims} simulations per move{overridden}{matches}")
     for spec in opponents:
         start = time.perf_counter()
         opponent = PlayerActor(game.rules, make_player(spec, game, seed=config.seed))
