@@ -284,10 +284,11 @@ def search_actions(rules, predict, config, mine, theirs, max_nodes=1 << 20):
     (B,) the search's estimate for the side to move). The positions are searched in chunks of
     at most `max_nodes` tree nodes in all (a node takes about 1.3 KB), so that many positions
     at many simulations do not run out of memory."""
-    chunk = max(1, max_nodes // fresh_tree_size(config))
+    tree_size = fresh_tree_size(config)
+    chunk = max(1, max_nodes // tree_size)
     visits, values = [], []
     for start in range(0, max(len(mine), 1), chunk):
-        mcts = BatchedMCTS(rules, predict, config, capacity=fresh_tree_size(config))
+        mcts = BatchedMCTS(rules, predict, config, capacity=tree_size)
         mcts.reset(mine[start:start + chunk], theirs[start:start + chunk])
         visits.append(mcts.search())
         values.append(mcts.root_value())

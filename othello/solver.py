@@ -187,7 +187,7 @@ def write_table(path, plies, outcomes):
 
 
 def map_in_processes(function, jobs, workers):
-    """`function` over `jobs`, results in order as they come: in `workers` spawned processes
+    """`function` over `jobs`, yielding results in the jobs' order: in `workers` spawned processes
     (each with its own transposition table) when there is more than one worker and job."""
     if workers <= 1 or len(jobs) <= 1:
         yield from map(function, jobs)
