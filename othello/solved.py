@@ -9,13 +9,16 @@ play. Two rates are reported:
 """
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from othello.OthelloGame import OthelloGame
-from othello.OthelloPlayers import make_player
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from othello.OthelloGame import OthelloGame  # noqa: E402
+from othello.OthelloPlayers import make_player  # noqa: E402
 
 SOLVED_PATH = Path(__file__).resolve().parent / "data" / "solved6.json"
 
