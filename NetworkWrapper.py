@@ -7,6 +7,7 @@ enough to rebuild the network with no side files):
      "iteration": the training iteration that produced it, "metadata": free-form dict}
 """
 import os
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,6 +48,18 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable or does not fit the network."""
 
 
+def load_failure(error):
+    """Why torch.load failed, in one short clause. A refused unpickle gets its own words: torch's
+    message suggests weights_only=False, which this project never does."""
+    message = " ".join(str(error).split())
+    if isinstance(error, pickle.UnpicklingError):
+        detail = message.partition("WeightsUnpickler error:")[2].partition(" Check the documentation")[0]
+        detail = detail.strip().split(". ")[0]
+        return ("it holds something other than tensors and plain values, which is never unpickled here"
+                + (f"; torch: {detail}" if detail else ""))
+    return f"{type(error).__name__}: {message.split('. ')[0]}"
+
+
 def read_checkpoint(path):
     """Load a checkpoint dict safely (weights_only) and check its keys, naming the file and
     the problem on any failure."""
@@ -57,8 +70,7 @@ def read_checkpoint(path):
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated / foreign files
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else ''})") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint ({load_failure(error)})") from None
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
         found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"checkpoint {path} lacks the keys {list(CHECKPOINT_KEYS)}; found {found}")
