@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from mcts import BatchedMCTS, MCTSConfig, SearchActor, disc_value, final_result, search_actions
-from NetworkWrapper import NetworkWrapper, atomic_save
+from NetworkWrapper import CheckpointError, NetworkWrapper, atomic_save, load_failure
 from othello.arena import PlayerActor, play_match
 from othello.OthelloPlayers import make_player
 from othello.solved import load_solved_positions, score_moves
@@ -152,9 +152,27 @@ def learning_rate(config, iteration):
     return config.lr_final + 0.5 * (config.lr - config.lr_final) * (1 + math.cos(math.pi * progress))
 
 
+RESUME_KEYS = ("iteration", "network", "optimizer", "best", "previous_best", "window", "history", "config")
+
+
+def read_resume_state(path):
+    """A run's resume state, loaded safely (weights_only); a damaged file is a CheckpointError
+    that names it. Saves are atomic, so only something outside the run damages one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated / foreign files
+        raise CheckpointError(f"resume state {path} is corrupt ({load_failure(error)}), so the run cannot "
+                              "continue from it: start a new one with --name (this run's .pth.tar files "
+                              "are separate and still load)") from None
+    missing = [key for key in RESUME_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"resume state {path} lacks {missing}: it was not written by train_alphazero.py")
+    return state
+
+
 def saved_config(resume_path):
     """The config dict a run's resume state was written with."""
-    return torch.load(resume_path, map_location="cpu", weights_only=True)["config"]
+    return read_resume_state(resume_path)["config"]
 
 
 class Coach:
@@ -186,7 +204,7 @@ class Coach:
                      "history": self.history, "config": asdict(self.config)}, self.resume_path)
 
     def load(self):
-        state = torch.load(self.resume_path, map_location="cpu", weights_only=True)
+        state = read_resume_state(self.resume_path)
         self.network.load_state(state["network"], f"{self.resume_path} (network)")
         self.network.optimizer.load_state_dict(state["optimizer"])
         self.best.load_state(state["best"], f"{self.resume_path} (best)")

@@ -20,7 +20,7 @@ import torch
 
 from coach import Coach, saved_config
 from model import ModelConfig
-from NetworkWrapper import TrainConfig, atomic_save
+from NetworkWrapper import CheckpointError, TrainConfig, atomic_save
 from othello.cli import parse_config
 from othello.OthelloGame import OthelloGame
 
@@ -155,7 +155,10 @@ def main(argv=None):
             sys.exit(f"error: nothing to resume: {resume_path} does not exist (start without --resume)")
         # The run keeps its own settings; only these run-control flags come from this command.
         control = {k: getattr(config, k) for k in ("iterations", "export", "wandb", "progress", "threads", "out_dir")}
-        config = replace(AlphaZeroConfig(**saved_config(resume_path)), resume=True, **control)
+        try:
+            config = replace(AlphaZeroConfig(**saved_config(resume_path)), resume=True, **control)
+        except CheckpointError as error:
+            sys.exit(f"error: {error}")
     elif resume_path.exists():
         sys.exit(f"error: {run_dir} already holds a run: pass --resume to continue it, or --name to start another")
     torch.set_num_threads(config.threads)

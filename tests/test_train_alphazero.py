@@ -83,6 +83,22 @@ def test_resume_and_name_clashes_are_explained(tmp_path):
     assert again.returncode != 0 and "pass --resume" in again.stderr
 
 
+def test_a_damaged_resume_state_is_explained_and_kept(tmp_path):
+    assert train(tmp_path, "--name", "run", "--iterations", "1").returncode == 0
+    state = tmp_path / "run" / "resume.pt"
+    damaged = state.read_bytes()[:1000]
+    state.write_bytes(damaged)
+    done = train(tmp_path, "--name", "run", "--iterations", "2", "--resume")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"resume state {state} is corrupt" in done.stderr and "start a new one with --name" in done.stderr
+    assert state.read_bytes() == damaged  # nothing overwritten
+    assert NetworkWrapper.load_checkpoint(tmp_path / "run" / "best.pth.tar").model_config.width == 16
+
+    torch.save({"config": {}}, state)  # loads, but is not a run's state
+    done = train(tmp_path, "--name", "run", "--iterations", "2", "--resume")
+    assert done.returncode != 0 and "lacks ['iteration'," in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("flag, message", [("--iterations=0", "--iterations must be at least 1"),
                                            ("--accept-threshold=2", "--accept-threshold must be in"),
                                            ("--solver-empties=20", "--solver-empties must be in [0, 16]")])
