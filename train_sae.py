@@ -188,15 +188,24 @@ def concept_metrics(sae, data):
 
 
 def finished_record(folder, expected):
-    """The record of an SAE trained before with the same settings, else None."""
+    """The record of an SAE trained before with the same settings, else None. A finished SAE
+    whose files were damaged since is said so and trained again."""
     path = folder / "record.json"
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        tqdm.write(f"training {folder.name} again: its record.json is corrupt ({error})")
         return None
-    return record if all(record.get(k) == v for k, v in expected.items()) else None
+    if not isinstance(record, dict) or not all(record.get(k) == v for k, v in expected.items()):
+        return None
+    try:
+        load_saelens(folder)
+    except ValueError as error:
+        tqdm.write(f"training {folder.name} again: {error}")
+        return None
+    return record
 
 
 def write_json(path, obj):

@@ -99,6 +99,31 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
     assert updated["auroc"] == pytest.approx(record["auroc"], abs=1e-5)
 
 
+def test_a_rerun_trains_again_only_the_saes_whose_files_were_damaged(sweep, tiny_activations, monkeypatch, capsys):
+    out, scaling = sweep
+    weights = out / "l1_lambda3_f64" / "sae_weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:500])
+    (out / "l1_lambda1_f32" / "record.json").write_text("{not json")
+    trained = []
+    real_train_saes = train_sae.train_saes
+
+    def recording(saes, *args, **kwargs):
+        trained.extend(sae.config.n_features for sae in saes)
+        return real_train_saes(saes, *args, **kwargs)
+
+    monkeypatch.setattr(train_sae, "train_saes", recording)
+    monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
+    run(tiny_activations[0], out, "--topk-ks", "4")
+    said = capsys.readouterr()
+    assert "training l1_lambda3_f64 again: " in said.out + said.err and "cannot read sae_weights" in said.out + said.err
+    assert "training l1_lambda1_f32 again: its record.json is corrupt" in said.out + said.err
+    assert sorted(trained) == [32, 64]  # the two damaged ones, nothing else
+    load_saelens(out / "l1_lambda3_f64")  # readable again
+    again = {r["name"]: r for r in json.loads((out / "scaling.json").read_text())["records"]}
+    for record in scaling["records"]:  # the same seeds and data: the same SAEs
+        assert again[record["name"]]["fve"] == pytest.approx(record["fve"], abs=1e-4)
+
+
 def test_activations_of_another_model_are_refused(tiny_activations, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         run(tiny_activations[0], tmp_path, "--checkpoint", str(PREVIOUS_BEST))
