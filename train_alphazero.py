@@ -21,7 +21,7 @@ import torch
 from coach import Coach, saved_config
 from model import ModelConfig
 from NetworkWrapper import CheckpointError, TrainConfig, atomic_save
-from othello.cli import parse_config
+from othello.cli import parse_config, require_at_least
 from othello.OthelloGame import OthelloGame
 
 
@@ -101,10 +101,8 @@ class AlphaZeroConfig:
     """tqdm progress bars"""
 
     def __post_init__(self):
-        for name in ("iterations", "games_per_iteration", "batch_games", "num_simulations", "window_iterations",
-                     "batch_size", "arena_games", "width", "depth", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        require_at_least(self, 1, "iterations", "games_per_iteration", "batch_games", "num_simulations",
+                         "window_iterations", "batch_size", "arena_games", "width", "depth", "threads")
         if self.eval_games < 0 or self.opening_plies < 0 or self.temperature_moves < 0:
             raise ValueError("--eval-games, --opening-plies and --temperature-moves must be >= 0")
         if not 0 <= self.solver_empties <= 16:

@@ -12,7 +12,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from othello.cli import parse_config  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
 
 
@@ -26,6 +26,11 @@ class BenchConfig:
     """time spent on each measurement"""
     seed: int = 0
     """seed of the random games"""
+
+    def __post_init__(self):
+        require_at_least(self, 1, "batch_size")
+        if self.seconds <= 0:
+            raise ValueError(f"--seconds must be positive, got {self.seconds}")
 
 
 def timed(work, seconds):

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from mcts import BatchedMCTS, MCTSConfig, SequentialMCTS  # noqa: E402
 from NetworkWrapper import NetworkWrapper  # noqa: E402
 from othello.bitboard import bitboard_rules  # noqa: E402
-from othello.cli import parse_config  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
 
 
@@ -39,6 +39,11 @@ class BenchConfig:
     """seed of the network and of the noise"""
     checkpoint: str = str(SHIPPED_MODEL)
     """trained network whose evaluation is timed with and without denormals flushed"""
+
+    def __post_init__(self):
+        require_at_least(self, 1, "games", "num_simulations", "threads")
+        if self.sequential_seconds <= 0:
+            raise ValueError(f"--sequential-seconds must be positive, got {self.sequential_seconds}")
 
 
 def batched_self_play(rules, predict, config, rng):

@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from othello.cli import parse_config  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
 from sae.model import SAEConfig, SparseAutoencoder  # noqa: E402
 from sae.train import SAETrainConfig, train_sae, train_saes  # noqa: E402
 
@@ -34,6 +34,11 @@ class BenchConfig:
     """batch size of the group comparison (the default CPU profile's)"""
     threads: int = 2
     """torch CPU threads"""
+
+    def __post_init__(self):
+        require_at_least(self, 1, "steps", "group_batch_size", "threads")
+        if not all(w.strip().isdigit() and int(w) > 0 for w in self.widths.split(",")):
+            raise ValueError(f"--widths takes comma-separated positive numbers, as in 256,1024; got '{self.widths}'")
 
 
 def matmul_gflops(m, k, n, device, repeats=10):

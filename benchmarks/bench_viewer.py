@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-from othello.cli import parse_config  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
 
 
 @dataclass
@@ -29,8 +29,11 @@ class BenchConfig:
 
     repeats: int = 3
     """loads per SAE (the best is reported)"""
-    data: str = "vis/data"
+    data: str = str(REPO / "vis" / "data")
     """the viewer data to serve with the page (e.g. one made for a 4096-feature SAE)"""
+
+    def __post_init__(self):
+        require_at_least(self, 1, "repeats")
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -65,6 +68,8 @@ def seconds_until(driver, url, css):
 def main(argv=None):
     config = parse_config(BenchConfig, argv)
     data = Path(config.data).resolve()
+    if not (data / "index.json").is_file():
+        sys.exit(f"error: no viewer data in {data} (index.json missing): make it with `python vis/generate_vis_data.py`")
     index = json.loads((data / "index.json").read_text())
     with tempfile.TemporaryDirectory() as site, tempfile.TemporaryDirectory() as profile:
         for page_file in (REPO / "vis").iterdir():

@@ -27,7 +27,7 @@ from coach import evaluate  # noqa: E402
 from mcts import SearchActor  # noqa: E402
 from othello.arena import PlayerActor, play_match  # noqa: E402
 from NetworkWrapper import CheckpointError  # noqa: E402
-from othello.cli import parse_config  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
 from othello.OthelloPlayers import DEFAULT_SIMULATIONS, SHIPPED_MODEL, AlphaZeroPlayer, make_player  # noqa: E402
 from othello.solved import load_solved_positions  # noqa: E402
@@ -65,6 +65,8 @@ class StrengthConfig:
     position early in the game)"""
 
     def __post_init__(self):
+        require_at_least(self, 1, "sims", "games", "threads")
+        require_at_least(self, 0, "opening_plies")
         if self.fpu not in ("trained", "parent", "zero"):
             raise ValueError(f"--fpu must be trained, parent or zero, got {self.fpu!r}")
         if self.c_puct < 0:
@@ -137,15 +139,18 @@ def main():
     overridden = "" if mcts_config == player.mcts_config else (
         f" (search changed: c_puct {mcts_config.c_puct:g}, unvisited moves valued "
         f"{'at their position' if mcts_config.fpu_parent_value else 'at 0'})")
-    opponents = [spec for spec in config.opponents.split(",") if spec]
+    try:  # every opponent up front: a bad spec fails before any match is played
+        opponents = {spec: make_player(spec, game, seed=config.seed) for spec in config.opponents.split(",") if spec}
+    except (ValueError, CheckpointError) as error:
+        sys.exit(f"error: --opponents: {error}")
     matches = (f", {config.games} games per opponent, {config.opening_plies}-ply random openings"
                f"{' drawn by perfect play' if config.balanced else ''}") if opponents else ""
     checkpoint = Path(config.checkpoint).absolute()
     shown = checkpoint.relative_to(Path.cwd()) if checkpoint.is_relative_to(Path.cwd()) else checkpoint
     print(f"{shown}, {config.sims} simulations per move{overridden}{matches}")
-    for spec in opponents:
+    for spec, engine in opponents.items():
         start = time.perf_counter()
-        opponent = PlayerActor(game.rules, make_player(spec, game, seed=config.seed))
+        opponent = PlayerActor(game.rules, engine)
         game_moves = {}  # game -> [(mine, theirs, by the agent, action)] from the end of its opening
 
         def record(actor, games, mine, theirs, actions):

@@ -23,6 +23,14 @@ def field_docs(cls) -> dict:
     return docs
 
 
+def require_at_least(config, minimum, *names):
+    """Raise ValueError (a usage error under parse_config) naming the first of the fields
+    `names` of `config` that is below `minimum`."""
+    for name in names:
+        if getattr(config, name) < minimum:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {getattr(config, name)}")
+
+
 def parse_config(cls, argv=None, description=None):
     """Parse `argv` (default: sys.argv) into an instance of the dataclass `cls`.
 

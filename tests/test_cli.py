@@ -69,3 +69,16 @@ def test_every_script_answers_help_from_any_folder(tmp_path):
         if run.returncode != 0 or "usage:" not in out:
             failed[str(path.relative_to(REPO))] = err.strip().splitlines()[-1:] or out[:200]
     assert not failed, failed
+
+
+def test_benchmarks_refuse_nonsense_counts_as_usage_errors(tmp_path):
+    cases = {("bench_engine.py", "--batch-size=0"): "--batch-size must be at least 1",
+             ("bench_mcts.py", "--num-simulations=0"): "--num-simulations must be at least 1",
+             ("bench_sae.py", "--widths=256,x"): "--widths takes comma-separated positive numbers",
+             ("bench_viewer.py", "--repeats=0"): "--repeats must be at least 1",
+             ("strength.py", "--sims=0"): "--sims must be at least 1"}
+    runs = {case: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / case[0]), case[1]], cwd=tmp_path,
+                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for case in cases}
+    for case, run in runs.items():
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 2 and cases[case] in err, (case, err)

@@ -31,9 +31,19 @@ def test_no_opponents_measures_the_solved_positions_only():
     assert " vs " not in done.stdout and "solved positions: search exact" in done.stdout
 
 
-def test_bad_search_flags_are_usage_errors():
+def test_bad_flags_are_usage_errors():
     done = strength("--fpu", "sometimes")
     assert done.returncode == 2 and "--fpu must be trained, parent or zero" in done.stderr
+    for flag, message in (("--sims=0", "--sims must be at least 1, got 0"), ("--games=0", "--games must be at least 1"),
+                          ("--opening-plies=-1", "--opening-plies must be at least 0")):
+        done = strength(flag)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_a_bad_opponent_fails_before_any_match():
+    done = strength("--opponents", "random,nobody")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "error: --opponents: unknown player 'nobody'" in done.stderr and " vs " not in done.stdout
 
 
 def load_strength():
