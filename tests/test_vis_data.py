@@ -108,6 +108,22 @@ def test_missing_saes_are_explained(tmp_path):
     assert "train_sae.py" in str(exit.value)
 
 
+@pytest.mark.parametrize("flag, message", [("--top=0", "--top must be at least 1"),
+                                           ("--bins=0", "--bins must be at least 1"),
+                                           ("--random=-1", "--random must be at least 0")])
+def test_nonsense_counts_are_usage_errors(flag, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        generate_vis_data.main([flag])
+    assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_closing_hint_says_how_to_browse_the_export(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert generate_vis_data.viewer_hint("vis/data").startswith("open the viewer: cd vis && python -m http.server")
+    elsewhere = generate_vis_data.viewer_hint(tmp_path / "data")
+    assert "http.server" not in elsewhere and f"with {tmp_path / 'data'} as its data/ folder" in elsewhere
+
+
 def test_shipped_bundle_lists_what_it_holds():
     data_dir = REPO / "vis" / "data"
     index = json.loads((data_dir / "index.json").read_text())

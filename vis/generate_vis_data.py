@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from NetworkWrapper import CheckpointError, NetworkWrapper  # noqa: E402
 from othello.bitboard import bitboard_rules  # noqa: E402
-from othello.cli import parse_config  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
 from sae.activations import (ActivationError, file_sha256, load_activations, resid_field, search_simulations,  # noqa: E402
                              write_text_atomic)
@@ -96,6 +96,10 @@ class VisConfig:
     """seeds the subset and the random examples"""
     progress: bool = True
     """tqdm progress bars"""
+
+    def __post_init__(self):
+        require_at_least(self, 1, "max_positions", "top", "bands", "bins")
+        require_at_least(self, 0, "random", "per_band", "layer")
 
 
 class RunningTop:
@@ -332,6 +336,15 @@ def generate(config: VisConfig):
     return index
 
 
+def viewer_hint(out):
+    """How to look at an export in `out`: the viewer's pages fetch data/ beside themselves."""
+    viewer = Path(__file__).resolve().parent
+    if Path(out).resolve() == viewer / "data":
+        return "open the viewer: cd vis && python -m http.server --bind 127.0.0.1 8000, then http://127.0.0.1:8000"
+    return (f"the viewer reads {viewer / 'data'}: to browse this export, serve a copy of {viewer} with "
+            f"{out} as its data/ folder")
+
+
 def main(argv=None):
     config = parse_config(VisConfig, argv)
     start = time.perf_counter()
@@ -341,7 +354,7 @@ def main(argv=None):
         sys.exit(f"error: {error}")
     size = sum(entry["bytes"] for entry in index["saes"]) / 1e6
     print(f"{len(index['saes'])} SAEs ({size:.1f} MB) in {time.perf_counter() - start:.0f}s -> {config.out}")
-    print("open the viewer: cd vis && python -m http.server --bind 127.0.0.1 8000, then http://127.0.0.1:8000")
+    print(viewer_hint(config.out))
 
 
 if __name__ == "__main__":
