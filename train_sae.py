@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from NetworkWrapper import CheckpointError, NetworkWrapper, default_device
 from othello.bitboard import bitboard_rules
-from othello.cli import parse_config
+from othello.cli import parse_config, require_at_least
 from othello.OthelloPlayers import SHIPPED_MODEL
 from sae.activations import (ActivationError, file_sha256, load_activations, resid_field, search_simulations,
                              write_text_atomic)
@@ -103,6 +103,8 @@ class SweepConfig:
     def __post_init__(self):
         if self.profile not in PROFILES:
             raise ValueError(f"--profile must be one of {', '.join(PROFILES)}, got '{self.profile}'")
+        require_at_least(self, 0, "steps", "batch_size", "lr", "threads", "layer")  # 0: the profile's / torch's
+        require_at_least(self, -1, "max_activations")
         try:
             self.penalty_list = [float(v) for v in self.l1_penalties.split(",") if v.strip()]
             self.width_list = [int(v) for v in self.n_features.split(",") if v.strip()]

@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 from mcts import SearchActor  # noqa: E402
 from NetworkWrapper import CheckpointError, NetworkWrapper, default_device  # noqa: E402
 from othello.arena import PlayerActor, play_match  # noqa: E402
-from othello.cli import parse_config  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
 from othello.OthelloPlayers import PREVIOUS_BEST, SHIPPED_MODEL, make_player, trained_mcts_config  # noqa: E402
 from sae.activations import file_sha256, resid_field, write_activations  # noqa: E402
@@ -66,8 +66,9 @@ class CollectConfig:
     """tqdm progress bar"""
 
     def __post_init__(self):
-        if self.positions < 10:
-            raise ValueError(f"--positions must be at least 10, got {self.positions}")
+        require_at_least(self, 10, "positions")
+        require_at_least(self, 1, "sims", "batch_games")
+        require_at_least(self, 0, "opening_plies", "threads")
         if not 0 < self.heldout_fraction < 1:
             raise ValueError(f"--heldout-fraction must be between 0 and 1, got {self.heldout_fraction}")
         try:

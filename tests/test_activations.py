@@ -112,6 +112,8 @@ def test_bad_collection_flags_are_explained():
         CollectConfig(layers="two")
     with pytest.raises(ValueError, match="heldout"):
         CollectConfig(heldout_fraction=1.5)
+    with pytest.raises(ValueError, match="--sims must be at least 1, got 0"):
+        CollectConfig(sims=0)
 
 
 def test_the_move_that_led_to_a_position_is_the_opponents_last_disc(tiny_activations):

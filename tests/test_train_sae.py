@@ -136,11 +136,15 @@ def test_missing_activations_name_the_command(tmp_path):
     assert "collect_activations.py" in str(exit.value)
 
 
-@pytest.mark.parametrize("flags", [["--profile", "huge"], ["--n-features", "a,b"], ["--topk-ks", "300"]])
-def test_bad_flags_are_usage_errors(flags, capsys):
+@pytest.mark.parametrize("flags, message", [(["--profile", "huge"], "--profile must be one of"),
+                                            (["--n-features", "a,b"], "comma-separated numbers"),
+                                            (["--topk-ks", "300"], "at most every --n-features"),
+                                            (["--steps", "-1"], "--steps must be at least 0"),
+                                            (["--max-activations", "-2"], "--max-activations must be at least -1")])
+def test_bad_flags_are_usage_errors(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
         train_sae.main(flags)
-    assert exit.value.code == 2
+    assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["l1_lambda2_f1024", "l1_lambda3_f2048"])

@@ -226,3 +226,19 @@ def test_report_pictures_the_chosen_features_and_tabulates_the_sweep(vis_data, t
     for feature in clearest + surprising:
         assert f"**Feature {feature['id']}**" in text
         assert (tmp_path / "pictures" / f"tiny_sae_{feature['id']}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_names_a_missing_or_corrupt_input_and_what_makes_it(vis_data, tmp_path):
+    from vis import report
+
+    *_, data_dir = vis_data
+    missing = report.ReportConfig(scaling=str(tmp_path / "none.json"), data=str(data_dir), out=str(tmp_path))
+    with pytest.raises(ValueError, match="none.json not found; it is the sweep's records: run `python train_sae.py`"):
+        report.report(missing)
+    corrupt = tmp_path / "scaling.json"
+    corrupt.write_text('{"records": [')
+    with pytest.raises(ValueError, match="scaling.json is corrupt .*train_sae.py"):
+        report.report(report.ReportConfig(scaling=str(corrupt), data=str(data_dir), out=str(tmp_path)))
+    corrupt.write_text('{"records": []}')
+    with pytest.raises(ValueError, match="index.json not found; .*generate_vis_data.py"):
+        report.report(report.ReportConfig(scaling=str(corrupt), data=str(tmp_path), out=str(tmp_path)))

@@ -134,10 +134,20 @@ def describe(feature):
             f"{steer_value:+.3f}), toward {square_of(pushed)}")
 
 
+def read_json(path, what):
+    """A JSON file the report needs; a missing or damaged one is a ValueError saying what makes it."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} not found; it is {what}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is corrupt ({error}); it is {what}") from None
+
+
 def report(config: ReportConfig):
     """Write the pictures and return the markdown."""
-    scaling = json.loads(Path(config.scaling).read_text())
-    index = json.loads((Path(config.data) / "index.json").read_text())
+    scaling = read_json(Path(config.scaling), "the sweep's records: run `python train_sae.py`")
+    index = read_json(Path(config.data) / "index.json", "the viewer data: run `python vis/generate_vis_data.py`")
     entry = next((e for e in index["saes"] if e["name"] == config.sae), None) if config.sae else index["saes"][0]
     if entry is None:
         raise ValueError(f"--sae {config.sae} is not in {config.data}; it holds {', '.join(e['name'] for e in index['saes'])}")
