@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -144,6 +144,15 @@ def start_wandb(config):
     return wandb.init(project="alphazero-othello-sae", name=config.name, config=asdict(config))
 
 
+def changed_settings(given, saved):
+    """'--flag value (the run's: value)' for each setting `given` sets away from its default and
+    from the resumed run's `saved` one."""
+    default = AlphaZeroConfig()
+    return [f"--{f.name.replace('_', '-')} {getattr(given, f.name)} (the run's: {getattr(saved, f.name)})"
+            for f in fields(AlphaZeroConfig) if f.name != "resume"
+            and getattr(given, f.name) != getattr(default, f.name) and getattr(given, f.name) != getattr(saved, f.name)]
+
+
 def main(argv=None):
     config = parse_config(AlphaZeroConfig, argv)
     run_dir = Path(config.out_dir) / config.name
@@ -154,9 +163,13 @@ def main(argv=None):
         # The run keeps its own settings; only these run-control flags come from this command.
         control = {k: getattr(config, k) for k in ("iterations", "export", "wandb", "progress", "threads", "out_dir")}
         try:
-            config = replace(AlphaZeroConfig(**saved_config(resume_path)), resume=True, **control)
+            saved = replace(AlphaZeroConfig(**saved_config(resume_path)), resume=True, **control)
         except CheckpointError as error:
             sys.exit(f"error: {error}")
+        if clashes := changed_settings(config, saved):
+            sys.exit(f"error: --resume continues {run_dir} with its own settings, and this command changes "
+                     f"{', '.join(clashes)}: drop those flags, or start another run with --name")
+        config = saved
     elif resume_path.exists():
         sys.exit(f"error: {run_dir} already holds a run: pass --resume to continue it, or --name to start another")
     torch.set_num_threads(config.threads)

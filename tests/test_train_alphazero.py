@@ -81,6 +81,10 @@ def test_resume_and_name_clashes_are_explained(tmp_path):
     assert train(tmp_path, "--name", "once", "--iterations", "1").returncode == 0
     again = train(tmp_path, "--name", "once", "--iterations", "1")
     assert again.returncode != 0 and "pass --resume" in again.stderr
+    # a resumed run keeps its settings: a flag that would change one is refused, not ignored
+    changed = train(tmp_path, "--name", "once", "--iterations", "2", "--resume", "--width", "32")
+    assert changed.returncode != 0 and "changes --width 32 (the run's: 16)" in changed.stderr
+    assert metrics(tmp_path / "once")[-1]["iteration"] == 1
 
 
 def test_a_damaged_resume_state_is_explained_and_kept(tmp_path):
