@@ -27,8 +27,8 @@ from NetworkWrapper import CheckpointError, NetworkWrapper, default_device
 from othello.bitboard import bitboard_rules
 from othello.cli import parse_config, require_at_least
 from othello.OthelloPlayers import SHIPPED_MODEL
-from sae.activations import (ActivationError, file_sha256, load_activations, resid_field, search_simulations,
-                             write_text_atomic)
+from sae.activations import (ActivationError, collection_settings, file_sha256, load_activations, resid_field,
+                             search_simulations, write_text_atomic)
 from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows
 from sae.export import export_saelens, load_saelens, update_metadata
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
@@ -55,7 +55,8 @@ GROUP_MAX_FEATURES = 1024
 CONCEPT_KEYS = {"coverage", "auroc", "explained_features", "probe_cosine"}
 # Keys of an SAE's record.json that say what it was trained on and with (checked on resume);
 # scaling.json states them once rather than per record.
-RUN_KEYS = ("sae_config", "train_config", "activations", "checkpoint_sha256", "train_activations", "heldout_positions")
+RUN_KEYS = ("sae_config", "train_config", "activations", "collection", "checkpoint_sha256", "train_activations",
+            "heldout_positions")
 
 
 @dataclass
@@ -165,7 +166,8 @@ class SweepData:
         self.concepts = ConceptData(network, field, {"train": train, "heldout": heldout},
                                     PROFILES[config.profile]["concept_positions"], rng, sims)
         self.checkpoint_sha256 = sha256
-        self.source = {"activations": config.activations, "checkpoint_sha256": sha256, "layer": config.layer,
+        self.source = {"activations": config.activations, "collection": collection_settings(config.activations),
+                       "checkpoint_sha256": sha256, "layer": config.layer,
                        "train_activations": len(self.train), "heldout_positions": len(self.heldout)}
 
 

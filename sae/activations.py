@@ -104,6 +104,13 @@ def search_simulations(directory):
     return read_manifest(directory).get("config", {}).get("sims", 64)
 
 
+def collection_settings(directory):
+    """The settings the activations were collected with, less those that only steer the run
+    (threads, progress bars, output folder): two collections with equal settings hold the same data."""
+    config = read_manifest(directory).get("config", {})
+    return {key: value for key, value in config.items() if key not in ("threads", "progress", "out")}
+
+
 def load_activations(directory, split="train", fields=None, checkpoint_sha256=None, mmap=True):
     """Arrays of one split, checked against the manifest: {field: array} (memory-mapped by
     default). `fields` picks some (default all); `checkpoint_sha256`, when given, must be the

@@ -1,5 +1,6 @@
 """train_sae.py end to end on a tiny activation set: records, exports, plots, resume, errors."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -122,6 +123,22 @@ def test_a_rerun_trains_again_only_the_saes_whose_files_were_damaged(sweep, tiny
     again = {r["name"]: r for r in json.loads((out / "scaling.json").read_text())["records"]}
     for record in scaling["records"]:  # the same seeds and data: the same SAEs
         assert again[record["name"]]["fve"] == pytest.approx(record["fve"], abs=1e-4)
+
+
+def test_activations_collected_again_with_other_settings_train_again(tiny_activations, tmp_path, monkeypatch):
+    folder = tmp_path / "activations"
+    shutil.copytree(tiny_activations[0], folder)
+    run(folder, tmp_path / "saes", "--n-features", "32", "--l1-penalties", "1")
+    trained = []
+    monkeypatch.setattr(train_sae, "train_saes", lambda saes, *a, **k: trained.append(len(saes)) or
+                        [{"train_seconds": 0.0, "activations_per_s": 0.0} for _ in saes])
+    run(folder, tmp_path / "saes", "--n-features", "32", "--l1-penalties", "1", "--threads", "1")
+    assert trained == []  # same folder, same settings: nothing to train
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["config"]["opening_plies"] += 2  # the same sizes, other games
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    run(folder, tmp_path / "saes", "--n-features", "32", "--l1-penalties", "1")
+    assert trained == [1]  # other collection settings: trained again
 
 
 def test_activations_of_another_model_are_refused(tiny_activations, tmp_path, capsys):
