@@ -60,6 +60,15 @@ def load_failure(error):
     return f"{type(error).__name__}: {message.split('. ')[0]}"
 
 
+def load_weights_only(path, what, remedy=""):
+    """torch.load(path, weights_only=True) onto the CPU; any failure is a CheckpointError naming
+    `what` the file should be, the file, and why (then `remedy`)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated / foreign files
+        raise CheckpointError(f"{what} {path} is corrupt or not a {what} ({load_failure(error)}){remedy}") from None
+
+
 def read_checkpoint(path):
     """Load a checkpoint dict safely (weights_only) and check its keys, naming the file and
     the problem on any failure."""
@@ -67,10 +76,7 @@ def read_checkpoint(path):
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found: train one with `python train_alphazero.py`, "
                               "or use the shipped othello/pretrained/best.pth.tar")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for truncated / foreign files
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint ({load_failure(error)})") from None
+    checkpoint = load_weights_only(path, "checkpoint")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
         found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"checkpoint {path} lacks the keys {list(CHECKPOINT_KEYS)}; found {found}")

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from mcts import BatchedMCTS, MCTSConfig, SearchActor, disc_value, final_result, search_actions
-from NetworkWrapper import CheckpointError, NetworkWrapper, atomic_save, load_failure
+from NetworkWrapper import CheckpointError, NetworkWrapper, atomic_save, load_weights_only
 from othello.arena import PlayerActor, play_match
 from othello.OthelloPlayers import make_player
 from othello.solved import load_solved_positions, score_moves
@@ -158,12 +158,8 @@ RESUME_KEYS = ("iteration", "network", "optimizer", "best", "previous_best", "wi
 def read_resume_state(path):
     """A run's resume state, loaded safely (weights_only); a damaged file is a CheckpointError
     that names it. Saves are atomic, so only something outside the run damages one."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for truncated / foreign files
-        raise CheckpointError(f"resume state {path} is corrupt ({load_failure(error)}), so the run cannot "
-                              "continue from it: start a new one with --name (this run's .pth.tar files "
-                              "are separate and still load)") from None
+    state = load_weights_only(path, "resume state", remedy=", so the run cannot continue from it: start a new one "
+                              "with --name (this run's .pth.tar files are separate and still load)")
     missing = [key for key in RESUME_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"resume state {path} lacks {missing}: it was not written by train_alphazero.py")
