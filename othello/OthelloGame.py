@@ -8,11 +8,16 @@ The contract (method names kept exactly, so code written for that framework runs
 - actions are `n * row + col` for the n*n squares plus `n * n` for the pass, which is legal
   only when no square is (a forced pass);
 - getGameEnded(board, player) is 0 while the game goes on, else 1 / -1 if `player` won / lost
-  and 1e-4 for a draw (draws are real on 6x6, and must not read as a loss).
+  and 1e-4 for a draw (draws are real on 6x6, and must not read as a loss);
+- actions and players may be Python or numpy integers (`np.argmax(pi)`,
+  `np.random.choice(len(pi), p=pi)`, as that framework's Coach, Arena and MCTS pass them),
+  and boards any integer or float dtype; boards come back as int8, players as Python ints.
 
 Each method converts the board to bitboards and runs the core in `othello.bitboard`; the
 batched functions there step many games at once and agree with these methods exactly.
 """
+import operator
+
 import numpy as np
 
 from othello.bitboard import bitboard_rules, popcount
@@ -26,10 +31,29 @@ class OthelloGame:
         self.n = n
         self.rules = bitboard_rules(n)
 
+    # --- checks of the contract's arguments ---
+    def _player(self, player):
+        """+1 or -1 as a Python int, from a Python or numpy integer."""
+        value = _integer(player, "player")
+        if value not in (1, -1):
+            raise ValueError(f"player must be 1 (black) or -1 (white), got {value}")
+        return value
+
+    def _action(self, action):
+        """An action as a Python int in [0, n*n], from a Python or numpy integer."""
+        value = _integer(action, "action")
+        if not 0 <= value <= self.n * self.n:
+            raise ValueError(f"action must be a square 0..{self.n * self.n - 1} or the pass {self.n * self.n}, "
+                             f"got {value}")
+        return value
+
     # --- conversions between (n, n) boards and bitboards ---
     def to_bitboards(self, board, player):
         """(n, n) board -> (mine, theirs) Python-int bitboards from `player`'s point of view."""
+        player = self._player(player)
         flat = np.asarray(board).reshape(-1)
+        if flat.size != self.n * self.n:
+            raise ValueError(f"a board must have {self.n}x{self.n} squares, got shape {np.shape(board)}")
         mine = np.packbits(flat == player, bitorder="little").tobytes()
         theirs = np.packbits(flat == -player, bitorder="little").tobytes()
         return int.from_bytes(mine, "little"), int.from_bytes(theirs, "little")
@@ -55,6 +79,7 @@ class OthelloGame:
     def getNextState(self, board, player, action):
         """Play `action` for `player`; returns (next board, -player). Raises ValueError for an
         illegal action, naming the square and the legal moves."""
+        player, action = self._player(player), self._action(action)
         mine, theirs = self.to_bitboards(board, player)
         if not self.rules.action_mask(mine, theirs)[action]:
             legal = ", ".join(square_name(a, self.n) for a in np.flatnonzero(self.getValidMoves(board, player)))
@@ -74,7 +99,7 @@ class OthelloGame:
         return 1 if diff > 0 else -1 if diff < 0 else DRAW
 
     def getCanonicalForm(self, board, player):
-        return (player * board).astype(np.int8)
+        return (self._player(player) * np.asarray(board)).astype(np.int8)
 
     def getSymmetries(self, board, pi):
         """The 8 symmetries of the square, applied to the board and to the policy alike."""
@@ -101,11 +126,22 @@ class OthelloGame:
 
     def getScore(self, board, player):
         """Disc difference: `player`'s discs minus the opponent's."""
+        player, board = self._player(player), np.asarray(board)
         return int(np.sum(board == player) - np.sum(board == -player))
 
     @staticmethod
     def display(board, valid_moves=None):
         print(render(board, valid_moves))
+
+
+def _integer(value, name):
+    """A Python int from a Python or numpy integer; a clear TypeError for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got the boolean {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a Python or numpy integer, got {type(value).__name__} {value!r}") from None
 
 
 def render(board, valid_moves=None) -> str:
