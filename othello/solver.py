@@ -1,7 +1,7 @@
 """Exact 6x6 Othello solver (othello/solver.c, compiled on first use with the system's C
 compiler) and the solved openings table it writes.
 
-    python -m othello.solver [--plies 4]   # writes othello/data/openings4.json (about 30 min)
+    python -m othello.solver [--plies 4]   # writes othello/data/openings4.json (each a 28-empty solve)
 
 The table gives the perfect-play outcome of every position reachable in `plies` moves from the
 start, one entry per position up to the 8 symmetries of the board. benchmarks/strength.py uses
@@ -37,7 +37,14 @@ MAX_VALUE = 64  # above any 6x6 disc difference
 @lru_cache(maxsize=None)
 def _library():
     """The compiled solver, built once per version of solver.c into the user's cache."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    return load_library(SOURCE)
+
+
+def load_library(source):
+    """Compile a solver source (solver.c, or an older version of it for benchmarks/bench_solver.py)
+    into the user's cache unless it is there already, and load it."""
+    source = Path(source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "othello-alphazero"
     path = cache / f"solver-{digest}.so"
     if not path.exists():
@@ -50,27 +57,53 @@ def _library():
             built = Path(scratch) / path.name
             # -march=native: the build is for this machine only, and its popcount instruction
             # makes the search 25% faster
-            result = subprocess.run([compiler, "-O2", "-march=native", "-shared", "-fPIC", "-o", str(built), str(SOURCE)],
+            result = subprocess.run([compiler, "-O2", "-march=native", "-shared", "-fPIC", "-o", str(built), str(source)],
                                     capture_output=True, text=True)
             if result.returncode != 0:
-                raise RuntimeError(f"compiling {SOURCE} failed:\n{result.stderr}")
+                raise RuntimeError(f"compiling {source} failed:\n{result.stderr}")
             os.replace(built, path)
     library = ctypes.CDLL(str(path))
     library.solve.restype = ctypes.c_int
     library.solve.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int, ctypes.c_int]
+    if hasattr(library, "solve_exact"):  # older versions have only solve()
+        library.solve_exact.restype = ctypes.c_int
+        library.solve_exact.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int]
+        library.nodes.restype = ctypes.c_uint64
+        library.nodes.argtypes = []
+        library.clear_table.restype = None
+        library.clear_table.argtypes = []
     return library
 
 
-def _solve(mine, theirs, alpha, beta):
-    value = _library().solve(int(mine), int(theirs), alpha, beta)
+def _checked(value):
     if value == -1000:
-        raise MemoryError("the solver could not allocate its transposition table (96 MiB)")
+        raise MemoryError("the solver could not allocate its transposition table (128 MiB)")
     return value
 
 
-def exact_value(mine, theirs):
-    """Final disc difference for the side to move under perfect play (empties count for nobody)."""
-    return _solve(mine, theirs, -MAX_VALUE, MAX_VALUE)
+def _solve(mine, theirs, alpha, beta):
+    """Fail-soft: the exact value inside (alpha, beta), else a bound on the same side."""
+    return _checked(_library().solve(int(mine), int(theirs), alpha, beta))
+
+
+def exact_value(mine, theirs, guess=0):
+    """Final disc difference for the side to move under perfect play (empties count for nobody).
+    `guess`, a value expected near the answer, only changes how fast it comes."""
+    return _checked(_library().solve_exact(int(mine), int(theirs), int(guess)))
+
+
+def best_moves(mine, theirs, guess=0):
+    """(value, actions): the exact value for the side to move and every legal action that keeps
+    it (the pass when it is the only move); [] when the game is over. Each action is checked
+    with one null-window search, far cheaper than its exact value."""
+    rules = bitboard_rules(6)
+    value = exact_value(mine, theirs, guess)
+    actions = [int(a) for a in np.flatnonzero(rules.action_mask(mine, theirs))]
+    if len(actions) <= 1:
+        return value, actions
+    # a move keeps the value v when the position after it is worth at most -v to the opponent
+    keeps = [a for a in actions if _solve(*rules.next_position(mine, theirs, a), -value, -value + 1) <= -value]
+    return value, keeps
 
 
 def outcome(mine, theirs):
@@ -160,7 +193,7 @@ class SolverConfig:
     """Solve every position `plies` moves into the game (up to symmetry) and write the table."""
 
     plies: int = 4
-    """moves from the start position (fewer moves: far slower positions; 4 takes about 30 minutes)"""
+    """moves from the start position (fewer moves: far slower positions)"""
     output: str = ""
     """where to write the table (default: othello/data/openings<plies>.json)"""
     workers: int = max(os.cpu_count() or 1, 1)

@@ -144,3 +144,39 @@ def test_worsening_moves_names_the_plies_that_let_an_outcome_go():
     # the winner threw its win away, then the opponent handed it back
     assert solver.worsening_moves([start, after_worst, RULES.next_position(*after_worst, best_reply)]) == [0]
     assert solver.worsening_moves([start, after_worst, RULES.next_position(*after_worst, worst_reply)]) == [0, 1]
+
+
+def test_best_moves_are_every_move_of_the_best_value():
+    positions = [p for p in load_solved_positions() if (p.board == 0).sum() <= 16][:120]
+    assert sum(len(set(p.values.values())) < len(p.values) for p in positions) > 10  # ties occur
+    for position in positions:
+        best = max(position.values.values())
+        assert solver.best_moves(*bitboards(position.board)) == (
+            best, sorted(a for a, v in position.values.items() if v == best))
+
+
+def test_best_moves_pass_when_forced_and_none_when_over():
+    board = np.zeros((6, 6), np.int8)
+    board[0, 0], board[0, 1] = -1, 1  # the side to move has no move, its opponent has b1... c1
+    mine, theirs = bitboards(board)
+    assert not RULES.legal_moves(mine, theirs) and RULES.legal_moves(theirs, mine)
+    assert solver.best_moves(mine, theirs) == (solver.exact_value(mine, theirs), [36])
+    discs = sum(1 << i for i in range(20))
+    assert solver.best_moves(discs, 0) == (20, [])
+
+
+def test_exact_value_is_the_same_from_any_guess_and_the_full_window_search():
+    """MTD(f) from guesses far below, near and far above the value, each from an empty table,
+    and one full-window alpha-beta search agree on positions of 20 and 18 empties."""
+    rng, library = np.random.default_rng(1), solver._library()
+    for empties in (20, 18):
+        mine, theirs = RULES.start_mine, RULES.start_theirs
+        while 36 - bin(mine | theirs).count("1") > empties:  # a random game (this seed has no early end)
+            mine, theirs = RULES.next_position(mine, theirs, int(rng.choice(np.flatnonzero(RULES.action_mask(mine, theirs)))))
+        values = set()
+        for guess in (-64, 0, 64):
+            library.clear_table()
+            values.add(solver.exact_value(mine, theirs, guess))
+        library.clear_table()
+        values.add(solver._solve(mine, theirs, -solver.MAX_VALUE, solver.MAX_VALUE))
+        assert len(values) == 1, values
