@@ -11,6 +11,7 @@ makes of the agent's side of its opening.
     python benchmarks/strength.py --fpu parent --c-puct 1.0    # the same network, another search
     python benchmarks/strength.py --opponents alphabeta:4 --trace-results   # who let results go
     python benchmarks/strength.py --opponents '' --sims 4096   # only the solved positions
+    python benchmarks/strength.py --opponents perfect --opening-plies 0 --games 2   # perfect play, from the start
 """
 import sys
 import time
@@ -45,7 +46,8 @@ class StrengthConfig:
     games: int = 100
     """games against each opponent"""
     opponents: str = "random,greedy,alphabeta:4"
-    """comma-separated engines ('' for none: only the solved positions)"""
+    """comma-separated engines: random, greedy, alphabeta[:depth], perfect (the exact solver) or a
+    checkpoint ('' for none: only the solved positions)"""
     opening_plies: int = 4
     """random opening plies shared by each pair of games"""
     balanced: bool = False

@@ -150,6 +150,35 @@ class AlphaBetaPlayer:
         return int(self.rng.choice(best_actions))
 
 
+class PerfectPlayer:
+    """Perfect play by the exact solver (othello/solver.py, 6x6 only): a move that keeps the
+    best final disc margin, chosen at random (seeded) among the moves that keep it. The first
+    move of a game is the slowest solve (about 85 s from the start position, one core); later
+    ones reuse the solver's table and take seconds or less. After each move, `last_value` holds
+    the exact margin for the player."""
+
+    def __init__(self, game, seed: int = 0):
+        if game.n != 6:
+            raise ValueError(f"the perfect player solves 6x6 only, not {game.n}x{game.n}")
+        from othello import solver  # a C library compiled on first use: only for this player
+
+        self.game, self.solver, self.rng = game, solver, np.random.default_rng(seed)
+        self.last_value = None
+
+    def reset(self):
+        self.last_value = None
+
+    def play(self, board):
+        mine, theirs = self.game.to_bitboards(board, 1)
+        # the opponent's reply kept or lowered our last value: a close first guess
+        guess = 0 if self.last_value is None else self.last_value
+        value, actions = self.solver.best_moves(mine, theirs, guess)
+        if not actions:
+            raise ValueError("the game is over: there is no move to play")
+        self.last_value = value
+        return int(self.rng.choice(actions))
+
+
 class HumanPlayer:
     """Asks for a move at the terminal: a square name (`c4`, `C4`), `row col` counted from 0
     (`3 2`), or `pass` when passing is the only legal move. Bad input is explained and asked
@@ -250,8 +279,9 @@ def search_best_moves(network, rules, mine, theirs, num_simulations, chunk=2048)
 
 
 def make_player(spec: str, game, seed: int = 0, num_simulations: int = DEFAULT_SIMULATIONS):
-    """Player from a spec: random, greedy, alphabeta[:depth] (default depth 4), alphazero (the
-    shipped model) or the path of a checkpoint; the last two search `num_simulations` per move."""
+    """Player from a spec: random, greedy, alphabeta[:depth] (default depth 4), perfect (the exact
+    solver), alphazero (the shipped model) or the path of a checkpoint; the last two search
+    `num_simulations` per move."""
     if spec == "alphazero" or spec.endswith(".pth.tar") or Path(spec).is_file():
         return AlphaZeroPlayer(game, SHIPPED_MODEL if spec == "alphazero" else spec, num_simulations)
     name, _, arg = spec.partition(":")
@@ -261,8 +291,8 @@ def make_player(spec: str, game, seed: int = 0, num_simulations: int = DEFAULT_S
         return AlphaBetaPlayer(game, depth=int(arg or 4), seed=seed)
     if arg:
         raise ValueError(f"'{name}' takes no ':' argument; got '{spec}'")
-    players = {"random": RandomPlayer, "greedy": GreedyPlayer}
+    players = {"random": RandomPlayer, "greedy": GreedyPlayer, "perfect": PerfectPlayer}
     if name in players:
         return players[name](game, seed=seed)
-    raise ValueError(f"unknown player '{spec}': use random, greedy, alphabeta[:depth], alphazero "
+    raise ValueError(f"unknown player '{spec}': use random, greedy, alphabeta[:depth], perfect, alphazero "
                      "or a checkpoint path")

@@ -6,7 +6,7 @@
     python othello/play.py --games 100 --opponent alphabeta:4 --json
 
 Players: alphazero (othello/pretrained/best.pth.tar), a checkpoint path, random, greedy,
-alphabeta[:depth] (default depth 4).
+alphabeta[:depth] (default depth 4), perfect (the exact solver).
 """
 import json
 import sys
@@ -36,7 +36,7 @@ class PlayConfig:
     games: int = 0
     """play this many games of --player against --opponent, colours alternating"""
     player: str = "alphazero"
-    """the AI: alphazero (the shipped model), a checkpoint path, random, greedy or alphabeta[:depth]"""
+    """the AI: alphazero (the shipped model), a checkpoint path, random, greedy, alphabeta[:depth] or perfect"""
     opponent: str = "previous"
     """opponent of --player with --games: as --player, or previous (the shipped previous best if
     present, else greedy)"""

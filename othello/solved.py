@@ -85,7 +85,7 @@ def main(argv=None):
     """python -m othello.solved [PLAYER ...]: score engines on the solved positions."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("players", nargs="*", default=["random", "greedy", "alphabeta:2", "alphabeta:4"],
-                        help="engines: random, greedy, alphabeta[:depth]")
+                        help="engines: random, greedy, alphabeta[:depth], perfect")
     args = parser.parse_args(argv)
     game, positions = OthelloGame(6), load_solved_positions()
     print(f"{'player':16}{'exact moves':>14}{'outcome kept (critical)':>26}")

@@ -53,3 +53,13 @@ def test_bad_flags_are_explained():
     assert done.returncode != 0 and "unknown player 'minimax'" in done.stderr
     done = run_play(["--human", "--color", "red"])
     assert done.returncode == 2 and "--color must be black or white" in done.stderr
+
+
+def test_perfect_players_split_a_pair_of_games_evenly():
+    """Perfect play against itself from a 14-ply opening (22 empties: quick to solve): each game
+    of the pair ends at the opening's exact value, so the two results from one side cancel."""
+    done = run_play(["--games", "2", "--player", "perfect", "--opponent", "perfect", "--opening-plies", "14",
+                     "--json"])
+    assert done.returncode == 0, done.stderr
+    first, second = json.loads(done.stdout)["disc_diffs"]
+    assert first == -second

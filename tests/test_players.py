@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 
 from othello.arena import arena, random_opening
+from othello.OthelloGame import OthelloGame
 from othello.OthelloPlayers import (AlphaBetaPlayer, GameAborted, GreedyPlayer, HumanPlayer,
-                                    RandomPlayer, make_player)
+                                    PerfectPlayer, RandomPlayer, make_player)
+from othello.solved import load_solved_positions, score_player
 from othello.squares import parse_square
 from tests.conftest import random_positions
 
@@ -48,6 +50,71 @@ def test_stronger_engines_win(game, strong, weak, games, minimum):
     result = arena(game, make_player(strong, game, 1), make_player(weak, game, 2), games,
                    opening_plies=2, seed=5, progress=False)
     assert result.score >= minimum, result.summary(strong, weak)
+
+
+def late_positions(game, count, max_empties=18, seed=4):
+    """Positions of random games with at most `max_empties` empty squares, the game not over
+    (the perfect player solves these in milliseconds; the start position takes about a minute)."""
+    return [(b, c) for b, c in random_positions(game, 40 * count, seed)
+            if (b == 0).sum() <= max_empties and not game.getGameEnded(b, c)][:count]
+
+
+def test_perfect_player_plays_legal_moves_and_passes_when_forced(game):
+    player = make_player("perfect", game, seed=3)
+    assert isinstance(player, PerfectPlayer)
+    positions = late_positions(game, 60)
+    passes = 0
+    for board, colour in positions:
+        canonical = game.getCanonicalForm(board, colour)
+        valid = game.getValidMoves(canonical, 1)
+        assert valid[player.play(canonical)] == 1
+        passes += bool(valid[36])
+    assert passes > 0  # forced passes were among them
+
+
+def test_perfect_player_picks_a_move_of_the_best_value_on_every_solved_position(game):
+    positions = [p for p in load_solved_positions() if (p.board == 0).sum() <= 16][:80]
+    score = score_player(PerfectPlayer(game), positions)
+    assert score.exact_rate == 1.0 and score.critical_outcome_rate == 1.0
+
+
+def test_perfect_player_is_seeded_and_chooses_at_random_among_equal_moves(game):
+    positions = [p for p in load_solved_positions() if (p.board == 0).sum() <= 16
+                 and sum(v == max(p.values.values()) for v in p.values.values()) > 1][:20]
+    assert len(positions) == 20
+
+    def moves(seed):
+        player = PerfectPlayer(game, seed=seed)
+        return [player.play(p.board) for p in positions]
+
+    assert moves(7) == moves(7)
+    assert len({tuple(moves(seed)) for seed in range(4)}) > 1
+
+
+def test_perfect_player_gets_at_least_the_exact_value_against_anyone(game):
+    """From a position the perfect player is to move in, the game ends with at least its exact
+    margin, whatever the opponent plays; and it keeps `last_value` up to date."""
+    from othello import solver
+
+    for board, colour in late_positions(game, 4, max_empties=20, seed=11):
+        perfect, opponent = PerfectPlayer(game), RandomPlayer(game, seed=1)
+        value = solver.exact_value(*game.to_bitboards(board, colour))
+        me = colour
+        while not game.getGameEnded(board, colour):
+            mover = perfect if colour == me else opponent
+            board, colour = game.getNextState(board, colour, mover.play(game.getCanonicalForm(board, colour)))
+            if mover is perfect:
+                assert perfect.last_value >= value
+        mine, theirs = game.to_bitboards(board, me)
+        assert bin(mine).count("1") - bin(theirs).count("1") >= value
+
+
+def test_perfect_player_refuses_other_board_sizes_and_finished_games(game):
+    with pytest.raises(ValueError, match="6x6 only, not 8x8"):
+        make_player("perfect", OthelloGame(8))
+    board = np.ones((6, 6), np.int8)
+    with pytest.raises(ValueError, match="the game is over"):
+        PerfectPlayer(game).play(board)
 
 
 class Recorder:

@@ -66,3 +66,9 @@ def test_trace_results_names_who_let_an_outcome_go_in_the_games_not_won():
     assert lines == ["  games it did not win: 2; solved move by move, the opponent made its own outcome worse "
                      "in 1 of them, the agent in 1",
                      "    game 0 (-2): the agent at ply 5, the opponent at ply 6"]
+
+
+def test_perfect_opponent_from_a_late_opening():
+    done = strength("--opponents", "perfect", "--opening-plies", "16")
+    assert done.returncode == 0, done.stderr
+    assert "vs perfect" in done.stdout and "no split by perfect play" in done.stdout
