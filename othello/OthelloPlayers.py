@@ -153,7 +153,7 @@ class AlphaBetaPlayer:
 class PerfectPlayer:
     """Perfect play by the exact solver (othello/solver.py, 6x6 only): a move that keeps the
     best final disc margin, chosen at random (seeded) among the moves that keep it. The first
-    move of a game is the slowest solve (about 85 s from the start position, one core); later
+    move of a game is the slowest solve (about 90 s from the start position, one core); later
     ones reuse the solver's table and take seconds or less. After each move, `last_value` holds
     the exact margin for the player."""
 

@@ -76,9 +76,19 @@ def test_benchmarks_refuse_nonsense_counts_as_usage_errors(tmp_path):
              ("bench_mcts.py", "--num-simulations=0"): "--num-simulations must be at least 1",
              ("bench_sae.py", "--widths=256,x"): "--widths takes comma-separated positive numbers",
              ("bench_viewer.py", "--repeats=0"): "--repeats must be at least 1",
+             ("bench_solver.py", "--empties=20,x"): "--empties takes comma-separated counts from 1 to 31",
              ("strength.py", "--sims=0"): "--sims must be at least 1"}
     runs = {case: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / case[0]), case[1]], cwd=tmp_path,
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for case in cases}
     for case, run in runs.items():
         _, err = run.communicate(timeout=120)
         assert run.returncode == 2 and cases[case] in err, (case, err)
+
+
+def test_solver_benchmark_runs_with_tiny_settings(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_solver.py"), "--no-start", "--empties",
+                           "12,14", "--positions", "1", "--baseline", ""], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4 and lines[1].split() == ["empties", "value", "nodes", "new", "(s)"]
