@@ -4,7 +4,8 @@
     python train_sae.py --profile quick              # the same pipeline in a few minutes
     python train_sae.py --profile paper              # the original settings, for a GPU
     python train_sae.py --l1-penalties 3 --n-features 1024          # one SAE
-    python train_sae.py --topk-ks 8,16,32 --l1-penalties ""         # TopK SAEs on the same data
+    python train_sae.py --architectures batchtopk,jumprelu --arch-widths 1024   # the L1 grid and these
+    python train_sae.py --architectures topk --ks 8,16,32 --l1-penalties ""   # TopK SAEs alone
 
 Reads the activations of othello/collect_activations.py. Writes one folder per SAE under
 --out-dir (SAELens's cfg.json + sae_weights.safetensors, and record.json, written last: its
@@ -32,11 +33,14 @@ from sae.activations import (ActivationError, collection_settings, file_sha256, 
 from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows
 from sae.export import export_saelens, load_saelens, update_metadata
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
-from sae.model import SAEConfig, SparseAutoencoder
+from sae.model import ARCHITECTURES, TOPK_FAMILY, SAEConfig, SparseAutoencoder
 from sae.plots import plot_scaling
 from sae.train import SAETrainConfig, train_saes
 
 DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
+# The matched-sparsity sweep beside the L1 grid: k of the TopK family, and the JumpReLU L0
+# penalties that land near the same L0s on the shipped model's activations (docs/saes.md).
+DEFAULT_KS, DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS = "16,32,64", "0.2,0.1,0.05", "1024,4096"
 # Profiles: steps, batch size, learning rate, training activations (0: all), held-out positions
 # evaluated, and the positions of each split the concept metrics use (labels from train, scores
 # on held-out).
@@ -76,8 +80,17 @@ class SweepConfig:
     """comma-separated lambdas of the L1 SAEs (empty: none)"""
     n_features: str = DEFAULT_WIDTHS
     """comma-separated dictionary sizes"""
-    topk_ks: str = ""
-    """comma-separated k of TopK SAEs to train at every width as well (e.g. 8,16,32)"""
+    architectures: str = ""
+    """comma-separated architectures of the matched-sparsity sweep beside the L1 grid: topk,
+    batchtopk, matryoshka (an SAE per --ks) and jumprelu (an SAE per --jumprelu-penalties)"""
+    ks: str = DEFAULT_KS
+    """comma-separated k (mean active latents) of the TopK-family SAEs"""
+    jumprelu_penalties: str = DEFAULT_JUMPRELU_PENALTIES
+    """comma-separated L0 penalties of the JumpReLU SAEs"""
+    arch_widths: str = DEFAULT_ARCH_WIDTHS
+    """comma-separated dictionary sizes of the --architectures sweep"""
+    centre: bool = True
+    """SAEs other than L1 encode their input minus b_dec, b_dec starting at the training mean"""
     steps: int = 0
     """optimiser steps per SAE (0: the profile's)"""
     batch_size: int = 0
@@ -106,23 +119,29 @@ class SweepConfig:
             raise ValueError(f"--profile must be one of {', '.join(PROFILES)}, got '{self.profile}'")
         require_at_least(self, 0, "steps", "batch_size", "lr", "threads", "layer")  # 0: the profile's / torch's
         require_at_least(self, -1, "max_activations")
+        self.architecture_list = [a.strip() for a in self.architectures.split(",") if a.strip()]
+        unknown = set(self.architecture_list) - set(ARCHITECTURES[1:])
+        if unknown:
+            raise ValueError(f"--architectures takes {', '.join(ARCHITECTURES[1:])}, got {', '.join(sorted(unknown))}")
         try:
             self.penalty_list = [float(v) for v in self.l1_penalties.split(",") if v.strip()]
             self.width_list = [int(v) for v in self.n_features.split(",") if v.strip()]
-            self.k_list = [int(v) for v in self.topk_ks.split(",") if v.strip()]
+            self.k_list = [int(v) for v in self.ks.split(",") if v.strip()]
+            self.jumprelu_list = [float(v) for v in self.jumprelu_penalties.split(",") if v.strip()]
+            self.arch_width_list = [int(v) for v in self.arch_widths.split(",") if v.strip()]
         except ValueError:
-            raise ValueError("--l1-penalties, --n-features and --topk-ks take comma-separated numbers, "
-                             "as in --n-features 256,1024") from None
-        if not self.width_list or not (self.penalty_list or self.k_list):
-            raise ValueError("nothing to train: give --n-features and --l1-penalties or --topk-ks")
-        if any(k > n for k in self.k_list for n in self.width_list):
-            raise ValueError("every --topk-ks value must be at most every --n-features value")
-        if min(self.penalty_list + self.k_list + self.width_list) <= 0:
+            raise ValueError("--l1-penalties, --n-features, --ks, --jumprelu-penalties and --arch-widths take "
+                             "comma-separated numbers, as in --n-features 256,1024") from None
+        if not (self.penalty_list and self.width_list) and not (self.architecture_list and self.arch_width_list):
+            raise ValueError("nothing to train: give --l1-penalties and --n-features, or --architectures and --arch-widths")
+        if any(k > n for k in self.k_list for n in self.arch_width_list):
+            raise ValueError("every --ks value must be at most every --arch-widths value")
+        if min(self.penalty_list + self.k_list + self.width_list + self.jumprelu_list + self.arch_width_list) <= 0:
             raise ValueError("penalties, k and widths must be positive")
 
     @property
     def default_grid(self):
-        return self.l1_penalties == DEFAULT_PENALTIES and self.n_features == DEFAULT_WIDTHS and not self.k_list
+        return self.l1_penalties == DEFAULT_PENALTIES and self.n_features == DEFAULT_WIDTHS and not self.architecture_list
 
     def train_config(self):
         profile = PROFILES[self.profile]
@@ -133,15 +152,19 @@ class SweepConfig:
         return PROFILES[self.profile]["max_activations"] if self.max_activations < 0 else self.max_activations
 
     def sae_configs(self, d_in):
-        """(name, SAEConfig) of every SAE in the sweep, grouped by shape (a group per width)."""
-        groups = []
-        for width in self.width_list:
-            if self.penalty_list:
-                groups.append([(f"l1_lambda{p:g}_f{width}", SAEConfig(d_in, width, "l1", l1_penalty=p))
-                               for p in self.penalty_list])
-            for k in self.k_list:
-                groups.append([(f"topk_k{k}_f{width}", SAEConfig(d_in, width, "topk", k=k))])
-        return groups
+        """(name, SAEConfig) of every SAE in the sweep, grouped by shape: the penalties of one width
+        together, an SAE per k."""
+        groups = [[(f"l1_lambda{p:g}_f{width}", SAEConfig(d_in, width, "l1", l1_penalty=p)) for p in self.penalty_list]
+                  for width in self.width_list if self.penalty_list]
+        for width in self.arch_width_list:
+            for architecture in self.architecture_list:
+                if architecture == "jumprelu":
+                    groups.append([(f"jumprelu_lambda{p:g}_f{width}", SAEConfig(
+                        d_in, width, architecture, l0_penalty=p, centre=self.centre)) for p in self.jumprelu_list])
+                    continue
+                groups += [[(f"{architecture}_k{k}_f{width}", SAEConfig(d_in, width, architecture, k=k, centre=self.centre))]
+                           for k in self.k_list]
+        return [group for group in groups if group]
 
 
 class SweepData:
@@ -278,9 +301,12 @@ def new_sae(named_config, seed, device):
 
 
 def sae_record_keys(sae_config, train_config, layer):
-    return {"architecture": sae_config.architecture, "n_features": sae_config.n_features,
-            "l1_penalty": sae_config.l1_penalty if sae_config.architecture == "l1" else None,
-            "k": sae_config.k if sae_config.architecture == "topk" else None, "layer": layer,
+    architecture = sae_config.architecture
+    return {"architecture": architecture, "n_features": sae_config.n_features,
+            "l1_penalty": sae_config.l1_penalty if architecture == "l1" else None,
+            "k": sae_config.k if architecture in TOPK_FAMILY else None,
+            "l0_penalty": sae_config.l0_penalty if architecture == "jumprelu" else None,
+            "centre": sae_config.centre, "layer": layer,
             "steps": train_config.steps, "batch_size": train_config.batch_size, "lr": train_config.lr}
 
 

@@ -1,19 +1,25 @@
 """Export an SAE in SAELens's on-disk format (sae-lens >= 6), and read such an export back.
 
 A folder holds two files:
-    sae_weights.safetensors   W_enc (d_in, d_sae), b_enc (d_sae), W_dec (d_sae, d_in), b_dec (d_in), float32
-    cfg.json                  {"architecture": "standard" | "topk", "d_in", "d_sae", ["k",
+    sae_weights.safetensors   W_enc (d_in, d_sae), b_enc (d_sae), W_dec (d_sae, d_in), b_dec (d_in),
+                              [threshold (d_sae),] float32
+    cfg.json                  {"architecture": "standard" | "topk" | "jumprelu", "d_in", "d_sae", ["k",
                                "rescale_acts_by_decoder_norm": false,] "dtype": "float32", "device": "cpu",
-                               "apply_b_dec_to_input": false, "normalize_activations": "none",
+                               "apply_b_dec_to_input": centred?, "normalize_activations": "none",
                                "reshape_activations": "none", "metadata": {...}}
 SAELens's "standard" SAE is ReLU(x W_enc + b_enc) (our 'l1'); its "topk" keeps the k largest
-pre-activations and applies ReLU to them, as ours does. `SAE.load_from_disk(folder)` loads it.
+pre-activations and applies ReLU to them, as ours does; its "jumprelu" is pre * (pre > threshold)
+with a threshold per latent, which is the inference rule of our jumprelu and, with one threshold
+for all latents, of batchtopk and matryoshka (SAELens saves its own BatchTopK SAEs the same way).
+`SAE.load_from_disk(folder)` loads it; metadata["architecture"] names ours, so that
+`load_saelens` gives back the architecture that was trained.
 
 The weights work on RAW activations: our input scale s is folded in, since
-    (s x) W_enc + b_enc = x (s W_enc) + b_enc   and   (f W_dec + b_dec) / s = f (W_dec / s) + b_dec / s.
-b_dec is not subtracted from the input (apply_b_dec_to_input false), as in our encoder. The
-folded TopK decoder rows are no longer unit norm, which is harmless: SAELens only uses their
-norms when rescale_acts_by_decoder_norm is set, and we leave it false.
+    (s x - b_dec) W_enc + b_enc = (x - b_dec / s)(s W_enc) + b_enc  and  (f W_dec + b_dec) / s = f (W_dec / s) + b_dec / s,
+and the thresholds, which compare pre-activations, are unchanged. A centred SAE subtracts b_dec
+from its input, which is SAELens's apply_b_dec_to_input. The folded unit-norm decoder rows are
+no longer unit norm, which is harmless: SAELens only uses their norms when
+rescale_acts_by_decoder_norm is set, and we leave it false.
 
 metadata carries what SAELens reads (sae_lens_version >= 6, else it treats the config as a
 pre-6.0 one; model_name; hook_name), the folded scale, and the caller's training record.
@@ -26,13 +32,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from sae.model import SAEConfig, SparseAutoencoder
+from sae.model import THRESHOLD_ENCODERS, SAEConfig, SparseAutoencoder
 
 WEIGHTS_FILE = "sae_weights.safetensors"
 CONFIG_FILE = "cfg.json"
 SAELENS_VERSION = "6.0.0"  # the format version written, not an installed sae_lens
 MODEL_NAME = "othello-alphazero-6x6"
-ARCHITECTURES = {"l1": "standard", "topk": "topk"}  # ours -> SAELens's
+ARCHITECTURES = {"l1": "standard", "topk": "topk", **dict.fromkeys(THRESHOLD_ENCODERS, "jumprelu")}  # ours -> SAELens's
 WEIGHT_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
 
 
@@ -59,6 +65,8 @@ def export_saelens(sae: SparseAutoencoder, folder, metadata=None):
         "W_dec": sae.W_dec.detach().double().cpu() / s,
         "b_dec": sae.b_dec.detach().double().cpu() / s,
     }
+    if config.architecture in THRESHOLD_ENCODERS:
+        weights["threshold"] = sae.threshold.detach().double().cpu()
     weights = {name: w.float().contiguous() for name, w in weights.items()}
     cfg = {
         "architecture": ARCHITECTURES[config.architecture],
@@ -66,7 +74,7 @@ def export_saelens(sae: SparseAutoencoder, folder, metadata=None):
         "d_sae": config.n_features,
         "dtype": "float32",
         "device": "cpu",
-        "apply_b_dec_to_input": False,
+        "apply_b_dec_to_input": config.centre,
         "normalize_activations": "none",
         "reshape_activations": "none",
         "metadata": {
@@ -75,6 +83,8 @@ def export_saelens(sae: SparseAutoencoder, folder, metadata=None):
             "sae_lens_version": SAELENS_VERSION,
             "hook_name": f"blocks.{metadata.get('layer', 2)}.hook_resid_post",
             "folded_input_scale": s.item(),
+            "architecture": config.architecture,
+            "k": config.k,
         },
     }
     if config.architecture == "topk":
@@ -112,19 +122,20 @@ def load_saelens(folder) -> SparseAutoencoder:
         raise invalid(f"{CONFIG_FILE} is not JSON ({e})") from e
     if not isinstance(cfg, dict):
         raise invalid(f"{CONFIG_FILE} is not a JSON object")
-    ours = {v: k for k, v in ARCHITECTURES.items()}
-    if cfg.get("architecture") not in ours:
-        raise invalid(f"unknown architecture {cfg.get('architecture')!r} (expected one of {sorted(ours)})")
+    theirs = set(ARCHITECTURES.values())
+    if cfg.get("architecture") not in theirs:
+        raise invalid(f"unknown architecture {cfg.get('architecture')!r} (expected one of {sorted(theirs)})")
     # anything else would change the maths that our SparseAutoencoder implements
-    expected = {"apply_b_dec_to_input": False, "normalize_activations": "none", "reshape_activations": "none"}
+    expected = {"normalize_activations": "none", "reshape_activations": "none"}
     if cfg["architecture"] == "topk":
         expected["rescale_acts_by_decoder_norm"] = False
     for key, value in expected.items():
         if cfg.get(key, value) != value:
             raise invalid(f"{key} is {cfg[key]!r}, only {value!r} is supported")
+    metadata = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
     try:
         d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
-        k = int(cfg["k"]) if cfg["architecture"] == "topk" else SAEConfig.k
+        k = int(cfg["k"] if cfg["architecture"] == "topk" else metadata.get("k", SAEConfig.k))
     except (KeyError, TypeError, ValueError) as e:
         raise invalid(f"{CONFIG_FILE} lacks a valid d_in, d_sae or k ({e!r})") from e
 
@@ -132,17 +143,34 @@ def load_saelens(folder) -> SparseAutoencoder:
         weights = load_file(str(folder / WEIGHTS_FILE))
     except (SafetensorError, OSError) as e:
         raise invalid(f"cannot read {WEIGHTS_FILE} ({e})") from e
-    if sorted(weights) != sorted(WEIGHT_NAMES):
-        raise invalid(f"{WEIGHTS_FILE} holds {sorted(weights)}, expected {sorted(WEIGHT_NAMES)}")
-    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+    names = [*WEIGHT_NAMES, "threshold"] if cfg["architecture"] == "jumprelu" else list(WEIGHT_NAMES)
+    if sorted(weights) != sorted(names):
+        raise invalid(f"{WEIGHTS_FILE} holds {sorted(weights)}, expected {sorted(names)}")
+    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,), "threshold": (d_sae,)}
     for name, shape in shapes.items():
-        if tuple(weights[name].shape) != shape:
+        if name in weights and tuple(weights[name].shape) != shape:
             raise invalid(f"{name} has shape {tuple(weights[name].shape)}, cfg.json implies {shape}")
 
+    architecture = {"standard": "l1", "topk": "topk"}.get(cfg["architecture"]) or threshold_architecture(
+        metadata.get("architecture"), weights["threshold"])
     try:
-        config = SAEConfig(d_in=d_in, n_features=d_sae, architecture=ours[cfg["architecture"]], k=k)
+        config = SAEConfig(d_in=d_in, n_features=d_sae, architecture=architecture, k=k,
+                           centre=bool(cfg.get("apply_b_dec_to_input", False)))
     except ValueError as e:
         raise invalid(str(e)) from e
     sae = SparseAutoencoder(config)
-    sae.load_state_dict({**{n: w.float() for n, w in weights.items()}, "input_scale": torch.ones(())})
+    state = {n: w.float() for n, w in weights.items() if n != "threshold"}
+    if architecture == "jumprelu":
+        state["log_threshold"] = weights["threshold"].float().log()
+    elif architecture in THRESHOLD_ENCODERS:
+        state["global_threshold"] = weights["threshold"][0].float()
+    sae.load_state_dict({**state, "input_scale": torch.ones(())})
     return sae
+
+
+def threshold_architecture(trained_as, threshold):
+    """Ours for a SAELens jumprelu export: the batch-level TopK it was trained as when its
+    metadata says so and its threshold is one for all latents, else jumprelu."""
+    if trained_as in ("batchtopk", "matryoshka") and bool((threshold == threshold[0]).all()):
+        return trained_as
+    return "jumprelu"

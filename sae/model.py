@@ -1,24 +1,44 @@
-"""Sparse autoencoders over a residual stream.
+"""Sparse autoencoders over a residual stream: five architectures on one L0 axis.
 
-L1 SAE, following Anthropic's April 2024 update on training SAEs:
-    f = ReLU(W_enc x' + b_enc),  x_hat' = W_dec f + b_dec,   x' = s * x
-    loss = ||x' - x_hat'||^2 (summed over dims, mean over the batch) + lambda * sum_i f_i ||W_dec[i]||
-where s is one constant chosen so that E||x'|| = sqrt(d_in) on the training data; the decoder
-rows are free (the penalty carries their norm).
+Every SAE reads x' = s x, with one constant s chosen so that E||x'|| = sqrt(d_in) on the training
+data (Anthropic, April 2024), and optionally centred (`centre`: the encoder reads x' - b_dec, with
+b_dec initialised at the training mean):
 
-TopK SAE (Gao et al. 2024, OpenAI): f = ReLU(TopK_k(W_enc x' + b_enc)), unit-norm decoder rows
-(renormalised after every step), loss = ||x' - x_hat'||^2 + aux_coefficient * AuxK, where AuxK
-reconstructs the residual x' - x_hat' from the k_aux largest pre-activations of the dead latents.
+    pre = W_enc x' + b_enc,   f = sigma(pre),   x_hat' = W_dec f + b_dec
 
-`encode` takes raw activations and `decode` returns raw ones (the scale is applied inside),
-so callers never see the scaled space; `loss` works in it.
+    l1          sigma = ReLU; loss ||x' - x_hat'||^2 + lambda * sum_i f_i ||W_dec[i]||, decoder rows
+                free (the penalty carries their norm). Anthropic's April 2024 update.
+    topk        sigma keeps each input's k largest pre-activations (ReLU'd). Gao et al. 2024.
+    batchtopk   in training, the n*k largest pre-activations of the whole batch of n (so one
+                input's L0 varies around k); at inference, pre * (pre > theta) with one global
+                theta, a running average of the smallest activation kept. Bussmann et al. 2024.
+    matryoshka  BatchTopK whose loss averages the reconstructions of nested prefixes of the
+                dictionary (the first n/2^(g-1), ..., n/2, n latents), so early latents must stand
+                on their own: less feature absorption and splitting. Bussmann et al. 2025.
+    jumprelu    sigma(pre)_i = pre_i * H(pre_i - theta_i), a learned threshold per latent; loss
+                ||x' - x_hat'||^2 + lambda * L0, the step's gradient in theta from a straight-through
+                estimator with a rectangle kernel of bandwidth eps. Rajamanoharan et al. 2024.
+
+All but l1 keep unit-norm decoder rows (renormalised after every step), which removes the scale
+symmetry between encoder and decoder. The TopK family adds AuxK (Gao et al.): the residual
+x' - x_hat' is reconstructed from the k_aux largest pre-activations of latents that have not
+fired lately, at weight 1/32.
+
+`encode` takes raw activations and `decode` returns raw ones (the scale is applied inside), so
+callers never see the scaled space; `loss` works in it. `forward` is the inference rule;
+`training_forward` is what the trainer optimises (different only for the batch-level TopKs).
 """
+import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+ARCHITECTURES = ("l1", "topk", "batchtopk", "matryoshka", "jumprelu")
+TOPK_FAMILY = ("topk", "batchtopk", "matryoshka")  # set L0 through k, train with AuxK
+THRESHOLD_ENCODERS = ("batchtopk", "matryoshka", "jumprelu")  # encode as pre * (pre > threshold)
 
 
 @dataclass
@@ -28,22 +48,38 @@ class SAEConfig:
     n_features: int = 1024
     """dictionary size"""
     architecture: str = "l1"
-    """'l1' (ReLU + L1 penalty) or 'topk'"""
+    """one of l1, topk, batchtopk, matryoshka, jumprelu (see the module docstring)"""
     l1_penalty: float = 3.0
     """lambda of the L1 SAE"""
     k: int = 16
-    """active latents per input of the TopK SAE"""
+    """active latents per input of the TopK family (the batch average for batchtopk, matryoshka)"""
+    l0_penalty: float = 1.0
+    """lambda of the JumpReLU SAE's L0 penalty (in the scaled space, where E||x'||^2 ~ d_in)"""
+    jumprelu_bandwidth: float = 0.01
+    """JumpReLU: the estimator's bandwidth eps, and the initial threshold, in units of the
+    input's norm. The paper's 0.001 leaves the thresholds where they start at this repo's
+    budgets (thousands of steps, not 100k): they move only through the kernel's window."""
+    matryoshka_groups: int = 5
+    """Matryoshka: nested prefixes, halving from the whole dictionary"""
+    centre: bool = False
+    """encode x' - b_dec, with b_dec initialised at the training mean"""
     init_decoder_norm: float = 0.1
-    """norm of every decoder row at initialisation (Anthropic: 0.05 to 1)"""
+    """L1: norm of every decoder row at initialisation (Anthropic: 0.05 to 1); others: 1"""
 
     def __post_init__(self):
-        if self.architecture not in ("l1", "topk"):
-            raise ValueError(f"architecture must be 'l1' or 'topk', got '{self.architecture}'")
-        if self.architecture == "topk" and not 0 < self.k <= self.n_features:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got '{self.architecture}'")
+        if self.architecture in TOPK_FAMILY and not 0 < self.k <= self.n_features:
             raise ValueError(f"k must be in 1..n_features ({self.n_features}), got {self.k}")
+        if self.architecture == "matryoshka" and not 1 <= self.matryoshka_groups <= math.log2(self.n_features) + 1:
+            raise ValueError(f"matryoshka_groups must be in 1..log2(n_features) + 1, got {self.matryoshka_groups}")
 
     def to_dict(self):
         return asdict(self)
+
+    def prefix_sizes(self):
+        """Matryoshka: the nested prefix lengths, smallest first (n / 2^(g-1), ..., n)."""
+        return [self.n_features >> g for g in reversed(range(self.matryoshka_groups))]
 
 
 class SAEOutput(NamedTuple):
@@ -55,29 +91,77 @@ class SAEOutput(NamedTuple):
     """W_enc x' + b_enc before the nonlinearity, (B, n_features)"""
 
 
+def step_with_threshold_gradient(pre, threshold, bandwidth):
+    """H(pre - threshold) (B, n) whose gradient in `threshold` is -(1/eps) K((pre - threshold)/eps),
+    K the rectangle kernel on [-1/2, 1/2], and zero in `pre` (the JumpReLU paper's estimator).
+    Plain tensor ops, so that it runs under vmap."""
+    step = (pre > threshold).to(pre.dtype)
+    kernel = ((pre - threshold).abs() < bandwidth / 2).to(pre.dtype) / bandwidth
+    surrogate = -threshold * kernel.detach()  # d/d threshold = -K/eps
+    return step.detach() + surrogate - surrogate.detach()
+
+
+def jumprelu_with_threshold_gradient(pre, threshold, bandwidth):
+    """pre * H(pre - threshold), gradient H in `pre` and -(threshold/eps) K(...) in `threshold`."""
+    step = (pre > threshold).to(pre.dtype)
+    kernel = ((pre - threshold).abs() < bandwidth / 2).to(pre.dtype) / bandwidth
+    surrogate = -threshold * (threshold * kernel).detach()
+    return pre * step.detach() + surrogate - surrogate.detach()
+
+
+def batch_topk(pre, k):
+    """Keep the len(pre) * k largest positive pre-activations of the whole batch (B, n)."""
+    flat = F.relu(pre).flatten()
+    top = flat.topk(min(k * len(pre), flat.numel()))
+    return torch.zeros_like(flat).scatter(0, top.indices, top.values).view_as(pre)
+
+
 class SparseAutoencoder(nn.Module):
     def __init__(self, config: SAEConfig):
         super().__init__()
         self.config = config
         directions = F.normalize(torch.randn(config.n_features, config.d_in), dim=1)  # random unit rows
-        norm = 1.0 if config.architecture == "topk" else config.init_decoder_norm
+        norm = config.init_decoder_norm if config.architecture == "l1" else 1.0
         self.W_dec = nn.Parameter(directions * norm)  # (n, d)
         self.W_enc = nn.Parameter(self.W_dec.detach().T.clone())  # (d, n): the decoder's transpose
         self.b_enc = nn.Parameter(torch.zeros(config.n_features))
         self.b_dec = nn.Parameter(torch.zeros(config.d_in))
         self.register_buffer("input_scale", torch.ones(()))
+        # eps and the initial threshold scale with the input norm sqrt(d_in) (see SAEConfig)
+        self.bandwidth = config.jumprelu_bandwidth * config.d_in**0.5
+        if config.architecture == "jumprelu":
+            self.log_threshold = nn.Parameter(torch.full((config.n_features,), math.log(self.bandwidth)))
+        elif config.architecture in THRESHOLD_ENCODERS:
+            self.register_buffer("global_threshold", torch.zeros(()))
+
+    @property
+    def threshold(self):
+        """Per-latent inference threshold (n,) of the threshold encoders, in the scaled space."""
+        if self.config.architecture == "jumprelu":
+            return self.log_threshold.exp()
+        return self.global_threshold.expand(self.config.n_features)
 
     def pre_activations(self, x):
-        return (x * self.input_scale) @ self.W_enc + self.b_enc  # (B, n)
+        x = x * self.input_scale
+        if self.config.centre:
+            x = x - self.b_dec
+        return x @ self.W_enc + self.b_enc  # (B, n)
 
-    def activate(self, pre):
-        if self.config.architecture == "l1":
+    def activate(self, pre, training=False):
+        architecture = self.config.architecture
+        if architecture == "l1":
             return F.relu(pre)
-        top = pre.topk(self.config.k, dim=1)
-        return torch.zeros_like(pre).scatter(1, top.indices, F.relu(top.values))
+        if architecture == "topk":
+            top = pre.topk(self.config.k, dim=1)
+            return torch.zeros_like(pre).scatter(1, top.indices, F.relu(top.values))
+        if architecture == "jumprelu":
+            return jumprelu_with_threshold_gradient(pre, self.threshold, self.bandwidth)
+        if training:
+            return batch_topk(pre, self.config.k)
+        return pre * (pre > self.threshold)
 
     def encode(self, x):
-        """Raw activations (B, d_in) -> feature activations (B, n_features)."""
+        """Raw activations (B, d_in) -> feature activations (B, n_features), the inference rule."""
         return self.activate(self.pre_activations(x))
 
     def decode(self, features):
@@ -89,39 +173,65 @@ class SparseAutoencoder(nn.Module):
         features = self.activate(pre)
         return SAEOutput(self.decode(features), features, pre)
 
-    def loss(self, x, out: SAEOutput, l1_penalty=None, dead_mask=None, k_aux=None, aux_coefficient=1 / 32):
+    def training_forward(self, x):
+        """`forward` with the training rule (the batch-level TopK for batchtopk and matryoshka)."""
+        pre = self.pre_activations(x)
+        features = self.activate(pre, training=True)
+        return SAEOutput(self.decode(features), features, pre)
+
+    def loss(self, x, out: SAEOutput, penalty=None, dead_mask=None, k_aux=None, aux_coefficient=1 / 32):
         """Training loss in the scaled space; returns (total, parts dict).
 
-        L1: `l1_penalty` overrides the config's lambda (for its warm-up). TopK: `dead_mask`
-        (n,) marks latents that have not fired lately; their AuxK loss is added."""
-        scale = self.input_scale
+        `penalty` overrides the config's lambda (L1 or L0, for its warm-up). TopK family:
+        `dead_mask` (n,) marks latents that have not fired lately; their AuxK loss is added."""
+        config, scale = self.config, self.input_scale
         error = (x - out.x_hat) * scale  # (B, d) in the scaled space
         mse = error.pow(2).sum(dim=1).mean()
         parts = {"mse": mse}
-        if self.config.architecture == "l1":
-            lam = self.config.l1_penalty if l1_penalty is None else l1_penalty
-            sparsity = (out.features * self.W_dec.norm(dim=1)).sum(dim=1).mean()
-            parts["sparsity"] = sparsity
-            return mse + lam * sparsity, parts
+        total = mse
+        if config.architecture == "matryoshka":
+            total = self.prefix_mse(x * scale, out.features)
+            parts["prefix_mse"] = total
+        if config.architecture == "l1":
+            lam = config.l1_penalty if penalty is None else penalty
+            parts["sparsity"] = (out.features * self.W_dec.norm(dim=1)).sum(dim=1).mean()
+            return total + lam * parts["sparsity"], parts
+        if config.architecture == "jumprelu":
+            lam = config.l0_penalty if penalty is None else penalty
+            parts["l0"] = step_with_threshold_gradient(out.pre_activations, self.threshold, self.bandwidth).sum(1).mean()
+            return total + lam * parts["l0"], parts
         if dead_mask is None:
-            return mse, parts
+            return total, parts
         # Branch-free, so that several SAEs can be trained as one vectorised batch (vmap): the
         # k_aux largest pre-activations among dead latents (-inf elsewhere, which ReLU zeroes).
-        k_aux = k_aux or min(2 * self.config.k, self.config.n_features)
+        k_aux = min(k_aux or config.d_in // 2, config.n_features)  # Gao et al.: k_aux = d_in / 2
         dead_pre = out.pre_activations.masked_fill(~dead_mask, float("-inf"))
         top = dead_pre.topk(k_aux, dim=1)
         aux_features = torch.zeros_like(dead_pre).scatter(1, top.indices, F.relu(top.values))
         aux_error = error.detach() - aux_features @ self.W_dec  # reconstruct the residual, no bias
-        aux = aux_error.pow(2).sum(dim=1).mean() * dead_mask.any()  # no dead latent: no AuxK
-        parts["aux"] = aux
-        return mse + aux_coefficient * aux, parts
+        parts["aux"] = aux_error.pow(2).sum(dim=1).mean() * dead_mask.any()  # no dead latent: no AuxK
+        return total + aux_coefficient * parts["aux"], parts
+
+    def prefix_mse(self, target, features):
+        """Matryoshka: the mean over the nested prefixes of ||x' - (W_dec[:m] f[:m] + b_dec)||^2,
+        from one decode per group of latents and a running sum."""
+        sizes = self.config.prefix_sizes()
+        starts = [0, *sizes[:-1]]
+        reconstruction, total = self.b_dec.expand_as(target), 0.0
+        for start, end in zip(starts, sizes):
+            reconstruction = reconstruction + features[:, start:end] @ self.W_dec[start:end]
+            total = total + (target - reconstruction).pow(2).sum(dim=1).mean()
+        return total / len(sizes)
 
     @torch.no_grad()
     def normalize_decoder(self):
-        """Unit-norm decoder rows (the TopK SAE's constraint)."""
+        """Unit-norm decoder rows (every architecture but l1)."""
         self.W_dec.data = F.normalize(self.W_dec.data, dim=1)
 
     @torch.no_grad()
     def set_input_scale(self, activations):
-        """Choose s so that E||s x|| = sqrt(d_in) on these activations (B, d_in)."""
+        """Choose s so that E||s x|| = sqrt(d_in) on these activations (B, d_in); a centred SAE
+        also starts b_dec at their (scaled) mean."""
         self.input_scale.fill_(self.config.d_in**0.5 / activations.norm(dim=1).mean().item())
+        if self.config.centre:
+            self.b_dec.copy_(activations.mean(dim=0) * self.input_scale)

@@ -1,7 +1,9 @@
 """Training loop for SAEs, with the schedule of Anthropic's April 2024 update: Adam
-(0.9, 0.999), lambda warmed up linearly over the first 5% of steps, learning rate decayed
-linearly to 0 over the last 20%, gradient norm clipped at 1. TopK SAEs keep unit-norm decoder
-rows and get the AuxK loss on latents that have not fired for `dead_after` inputs.
+(0.9, 0.999), the penalty (L1 or L0) warmed up linearly over the first 5% of steps, learning
+rate decayed linearly to 0 over the last 20%, gradient norm clipped at 1. All but the L1 SAE
+keep unit-norm decoder rows; the TopK family gets the AuxK loss on latents that have not fired
+for `dead_after` inputs, and BatchTopK and Matryoshka learn their inference threshold as a
+running average of the smallest activation each batch keeps.
 
 SAEs of one shape (the five L1 penalties of one width, say) train together: their parameters
 are stacked along a leading axis and `torch.func.vmap` runs the SAE's own forward and loss for
@@ -14,11 +16,12 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
-from sae.model import SparseAutoencoder
+from sae.model import THRESHOLD_ENCODERS, TOPK_FAMILY, SparseAutoencoder
 
 
 @dataclass
@@ -36,7 +39,9 @@ class SAETrainConfig:
     max_grad_norm: float = 1.0
     """gradient norm clip, per SAE"""
     dead_after: int = 200_000
-    """TopK: a latent is dead once it has not fired for this many inputs"""
+    """TopK family: a latent is dead once it has not fired for this many inputs"""
+    threshold_decay: float = 0.99
+    """BatchTopK, Matryoshka: decay of the running average that gives the inference threshold"""
     seed: int = 0
     """seeds the batch order"""
 
@@ -76,28 +81,34 @@ class _TrainingLoss(nn.Module):
         super().__init__()
         self.sae = sae
 
-    def forward(self, x, l1_penalty, dead_mask):
-        out = self.sae(x)
-        loss, parts = self.sae.loss(x, out, l1_penalty=l1_penalty, dead_mask=dead_mask)
-        return loss, parts, (out.features > 0).any(dim=0)
+    def forward(self, x, penalty, dead_mask):
+        out = self.sae.training_forward(x)
+        loss, parts = self.sae.loss(x, out, penalty=penalty, dead_mask=dead_mask)
+        fired = out.features > 0
+        smallest_kept = out.features.masked_fill(~fired, float("inf")).min()  # batch-level TopKs' threshold
+        return loss, parts, fired.any(dim=0), smallest_kept
 
 
-def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="sae"):
+def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="sae", checkpoints=(), on_checkpoint=None):
     """Train SAEs with one config shape (same d_in, n_features, architecture) on the same raw
     activations (N, d_in) (float32, on the SAEs' device); sets their input scale first.
-    Returns one record per SAE: train_seconds (the group's), final losses, activations/s."""
-    shapes = {(s.config.d_in, s.config.n_features, s.config.architecture, s.config.k) for s in saes}
+    Returns one record per SAE: train_seconds (the group's), final losses, activations/s.
+    After each step number in `checkpoints` (1-based), the SAEs hold the weights so far and
+    on_checkpoint(step) is called (for training curves; its time is not counted)."""
+    shapes = {shape_key(s.config) for s in saes}
     if len(shapes) != 1:
         raise ValueError(f"SAEs trained together must share their shape, got {sorted(shapes)}")
-    topk = saes[0].config.architecture == "topk"
+    architecture = saes[0].config.architecture
+    auxk, learns_threshold = architecture in TOPK_FAMILY, architecture in THRESHOLD_ENCODERS[:2]
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     for sae in saes:
         sae.set_input_scale(activations[: min(len(activations), 65_536)])
     params, buffers = stack_module_state([_TrainingLoss(sae) for sae in saes])  # {name: (G, ...)}
     template = _TrainingLoss(copy.deepcopy(saes[0])).to("meta")
-    penalties = torch.tensor([s.config.l1_penalty for s in saes], device=activations.device)
+    penalties = torch.tensor([s.config.l0_penalty if architecture == "jumprelu" else s.config.l1_penalty
+                              for s in saes], device=activations.device)
     batched_loss = vmap(lambda p, b, x, lam, dead: functional_call(template, (p, b), (x, lam, dead)),
-                        in_dims=(0, 0, None, 0, 0 if topk else None))
+                        in_dims=(0, 0, None, 0, 0 if auxk else None))
     optimizer = torch.optim.Adam(params.values(), lr=config.lr, betas=(0.9, 0.999))
     since_fired = torch.zeros(len(saes), saes[0].config.n_features, device=activations.device)
     start = time.perf_counter()
@@ -107,23 +118,43 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.lr, config.lr_decay_fraction)
         lam = penalties * l1_penalty_at(step, config.steps, 1.0, config.l1_warmup_fraction)
-        dead = since_fired >= config.dead_after if topk else None
-        losses, parts, fired = batched_loss(params, buffers, x, lam, dead)
+        dead = since_fired >= config.dead_after if auxk else None
+        losses, parts, fired, smallest_kept = batched_loss(params, buffers, x, lam, dead)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         clip_grad_norm_per_model(list(params.values()), config.max_grad_norm)
         optimizer.step()
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + len(x))
-        if topk:
-            with torch.no_grad():
-                params["sae.W_dec"].copy_(torch.nn.functional.normalize(params["sae.W_dec"], dim=-1))
+        with torch.no_grad():
+            if architecture != "l1":
+                params["sae.W_dec"].copy_(F.normalize(params["sae.W_dec"], dim=-1))
+            if learns_threshold:
+                threshold = buffers["sae.global_threshold"]
+                decay = config.threshold_decay if step else 0.0  # the first batch sets it
+                kept = torch.where(smallest_kept.isfinite(), smallest_kept.detach(), threshold)  # inf: none kept
+                threshold.mul_(decay).add_((1 - decay) * kept)
+        if step + 1 in checkpoints:
+            paused = time.perf_counter()
+            _unstack(saes, params, buffers)
+            on_checkpoint(step + 1)
+            start += time.perf_counter() - paused
     seconds = time.perf_counter() - start
-    with torch.no_grad():
-        for g, sae in enumerate(saes):
-            for name, value in sae.named_parameters():
-                value.copy_(params[f"sae.{name}"][g])
+    _unstack(saes, params, buffers)
     return [{"train_seconds": seconds, "activations_per_s": len(saes) * config.steps * config.batch_size / seconds,
              **{f"final_{k}": v[g].item() for k, v in parts.items()}} for g in range(len(saes))]
+
+
+@torch.no_grad()
+def _unstack(saes, params, buffers):
+    """Copy the stacked training state into each SAE module."""
+    for g, sae in enumerate(saes):
+        for name, value in [*sae.named_parameters(), *sae.named_buffers()]:
+            value.copy_({**params, **buffers}[f"sae.{name}"][g])
+
+
+def shape_key(config):
+    """What SAEs trained together must share: everything but their penalty."""
+    return tuple(v for k, v in config.to_dict().items() if k not in ("l1_penalty", "l0_penalty"))
 
 
 def train_sae(sae: SparseAutoencoder, activations, config: SAETrainConfig, progress=True):

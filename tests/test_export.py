@@ -5,25 +5,29 @@ import re
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from sae.export import CONFIG_FILE, WEIGHTS_FILE, export_saelens, load_saelens
-from sae.model import SAEConfig, SparseAutoencoder
+from sae.model import ARCHITECTURES, THRESHOLD_ENCODERS, SAEConfig, SparseAutoencoder
 
-ARCHITECTURES = ["l1", "topk"]
+SAELENS_NAMES = {"l1": "standard", "topk": "topk", "batchtopk": "jumprelu", "matryoshka": "jumprelu",
+                 "jumprelu": "jumprelu"}
 TOL = dict(rtol=1e-5, atol=1e-4)  # float32 rounding of the folded scale; outputs reach ~100
 
 
-def random_sae(architecture, seed=0):
+def random_sae(architecture, seed=0, centre=False):
     """d_in 16, 32 features, random weights, nonzero biases and a non-1 input scale. b_enc leans
-    negative so that some TopK rows have negative top-k pre-activations (which ReLU zeroes)."""
+    negative so that some TopK rows have negative top-k pre-activations (which ReLU zeroes);
+    thresholds are positive and, for jumprelu, different per latent."""
     torch.manual_seed(seed)
-    sae = SparseAutoencoder(SAEConfig(d_in=16, n_features=32, architecture=architecture, k=8))
+    sae = SparseAutoencoder(SAEConfig(d_in=16, n_features=32, architecture=architecture, k=8, centre=centre))
     with torch.no_grad():
         for p in sae.parameters():
             p.copy_(torch.randn_like(p))
         sae.b_enc.sub_(2.0)
         sae.input_scale.fill_(0.37)
+        if architecture in ("batchtopk", "matryoshka"):
+            sae.global_threshold.fill_(1.5)
     return sae
 
 
@@ -32,12 +36,14 @@ def raw_inputs(n=256, seed=1):
     return torch.randn(n, 16, generator=g) * 3 + 1  # raw scale, far from unit norm
 
 
+@pytest.mark.parametrize("centre", [False, True])
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_round_trip_on_raw_activations(tmp_path, architecture):
-    sae, x = random_sae(architecture), raw_inputs()
+def test_round_trip_on_raw_activations(tmp_path, architecture, centre):
+    sae, x = random_sae(architecture, centre=centre), raw_inputs()
     export_saelens(sae, tmp_path / "export")
     loaded = load_saelens(tmp_path / "export")
     assert loaded.config.architecture == architecture and loaded.input_scale.item() == 1.0
+    assert loaded.config.centre == centre and loaded.config.k == 8
     with torch.no_grad():
         f = sae.encode(x)
         torch.testing.assert_close(loaded.encode(x), f, **TOL)
@@ -47,6 +53,19 @@ def test_round_trip_on_raw_activations(tmp_path, architecture):
     if architecture == "topk":
         active = (f > 0).sum(dim=1)
         assert active.max() == 8 and active.min() < 8  # ReLU after TopK is exercised
+    if architecture in THRESHOLD_ENCODERS:  # the threshold is exercised: some positive pre-activations stay out
+        pre = sae.pre_activations(x)
+        assert ((pre > 0) & (f == 0)).any()
+
+
+def test_a_foreign_jumprelu_export_with_thresholds_per_latent_loads_as_jumprelu(tmp_path):
+    sae, x = random_sae("batchtopk"), raw_inputs()
+    folder = export_saelens(sae, tmp_path / "export")
+    weights = {**load_file(str(folder / WEIGHTS_FILE)), "threshold": torch.linspace(0.5, 2.0, 32)}
+    save_file(weights, str(folder / WEIGHTS_FILE))
+    loaded = load_saelens(folder)
+    assert loaded.config.architecture == "jumprelu"
+    torch.testing.assert_close(loaded.threshold, weights["threshold"])
 
 
 def test_cfg_json(tmp_path):
@@ -54,6 +73,7 @@ def test_cfg_json(tmp_path):
     folder = export_saelens(sae, tmp_path / "export", metadata={"layer": 3, "steps": 100, "fve": 0.9})
     assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]  # no .tmp left
     cfg = json.loads((folder / CONFIG_FILE).read_text())
+    assert cfg["metadata"]["architecture"] == "topk"
     assert cfg | {"metadata": None} == {
         "architecture": "topk", "d_in": 16, "d_sae": 32, "k": 8, "rescale_acts_by_decoder_norm": False,
         "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": False,
@@ -80,13 +100,14 @@ def test_export_overwrites(tmp_path):
         torch.testing.assert_close(load_saelens(tmp_path).encode(x), second.encode(x), **TOL)
 
 
+@pytest.mark.parametrize("centre", [False, True])
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_sae_lens_loads_the_export(tmp_path, architecture):
+def test_sae_lens_loads_the_export(tmp_path, architecture, centre):
     sae_lens = pytest.importorskip("sae_lens")
-    sae, x = random_sae(architecture), raw_inputs()
+    sae, x = random_sae(architecture, centre=centre), raw_inputs()
     export_saelens(sae, tmp_path / "export", metadata={"steps": 100})
     theirs = sae_lens.SAE.load_from_disk(str(tmp_path / "export"))
-    assert theirs.cfg.architecture() == {"l1": "standard", "topk": "topk"}[architecture]
+    assert theirs.cfg.architecture() == SAELENS_NAMES[architecture]
     assert theirs.cfg.metadata.hook_name == "blocks.2.hook_resid_post"
     assert theirs.cfg.metadata.steps == 100
     with torch.no_grad():
@@ -138,12 +159,15 @@ def test_wrong_keys_and_shapes(tmp_path):
 
 def test_unsupported_configs(tmp_path):
     folder = exported(tmp_path)
+    edit_cfg(folder, architecture="gated")
+    with pytest.raises(ValueError, match="unknown architecture 'gated'"):
+        load_saelens(folder)
     edit_cfg(folder, architecture="jumprelu")
-    with pytest.raises(ValueError, match="unknown architecture 'jumprelu'"):
+    with pytest.raises(ValueError, match="expected \\['W_dec', 'W_enc', 'b_dec', 'b_enc', 'threshold'\\]"):
+        load_saelens(folder)  # a jumprelu export needs its thresholds
+    edit_cfg(folder, architecture="topk", normalize_activations="expected_average_only_in")
+    with pytest.raises(ValueError, match="normalize_activations is 'expected_average_only_in'"):
         load_saelens(folder)
-    edit_cfg(folder, architecture="topk", apply_b_dec_to_input=True)
-    with pytest.raises(ValueError, match="apply_b_dec_to_input is True"):
-        load_saelens(folder)
-    edit_cfg(folder, apply_b_dec_to_input=False, k=0)
+    edit_cfg(folder, normalize_activations="none", k=0)
     with pytest.raises(ValueError, match="k must be in 1..n_features"):
         load_saelens(folder)

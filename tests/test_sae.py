@@ -8,7 +8,8 @@ from model import ModelConfig, OthelloNet
 from othello.bitboard import bitboard_rules
 from othello.OthelloGame import OthelloGame
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
-from sae.model import SAEConfig, SAEOutput, SparseAutoencoder
+from sae.model import (ARCHITECTURES, SAEConfig, SAEOutput, SparseAutoencoder, batch_topk,
+                       jumprelu_with_threshold_gradient, step_with_threshold_gradient)
 from sae.train import SAETrainConfig, clip_grad_norm_per_model, l1_penalty_at, lr_at, train_sae, train_saes
 from tests.conftest import random_positions
 
@@ -29,17 +30,59 @@ def recovered(sae, directions):
     return (cosine.max(dim=1).values > 0.9).float().mean().item()
 
 
-@pytest.mark.parametrize("architecture", ["l1", "topk"])
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_recovers_planted_directions(architecture):
     torch.manual_seed(0)
     x, directions = planted()
-    sae = SparseAutoencoder(SAEConfig(d_in=24, n_features=64, architecture=architecture, l1_penalty=0.3, k=3))
+    sae = SparseAutoencoder(SAEConfig(d_in=24, n_features=64, architecture=architecture, l1_penalty=0.3, k=3,
+                                      l0_penalty=1.0, matryoshka_groups=3, centre=architecture != "l1"))
     record = train_sae(sae, x[:-4000], SAETrainConfig(steps=1500, batch_size=512, lr=3e-3), progress=False)
     metrics = reconstruction_metrics(sae, x[-4000:])
     assert metrics["fve"] > 0.9, metrics
     assert recovered(sae, directions) >= 0.9
-    assert metrics["l0"] < 12
+    assert metrics["l0"] < (12 if architecture == "l1" else 4)  # the truth: 3 active directions
     assert record["activations_per_s"] > 0
+
+
+def test_batch_topk_keeps_n_times_k_over_the_batch_and_its_threshold_keeps_about_k():
+    torch.manual_seed(0)
+    x, _ = planted(n=8000)
+    sae = SparseAutoencoder(SAEConfig(d_in=24, n_features=64, architecture="batchtopk", k=3, centre=True))
+    train_sae(sae, x[:-2000], SAETrainConfig(steps=300, batch_size=256, lr=3e-3), progress=False)
+    with torch.no_grad():
+        kept = (batch_topk(sae.pre_activations(x[:256]), 3) > 0).sum(dim=1)
+        assert kept.sum() == 3 * 256 and kept.max() > 3  # the batch's budget, spent unevenly
+        inference = (sae.encode(x[-2000:]) > 0).sum(dim=1).float()
+    assert sae.global_threshold > 0
+    assert 2.0 < inference.mean() < 4.5, inference.mean()  # one position's L0 varies around k
+
+
+def test_jumprelu_threshold_gets_the_straight_through_gradients():
+    pre = torch.tensor([[0.30, 0.52, 0.70], [0.49, 0.10, 0.58]])
+    threshold = torch.tensor([0.5, 0.5, 0.5], requires_grad=True)
+    eps = 0.1  # the kernel's window: |pre - threshold| < 0.05
+    step = step_with_threshold_gradient(pre, threshold, eps)
+    torch.testing.assert_close(step.detach(), (pre > 0.5).float())
+    step.sum().backward()  # dL0/dtheta = -(1/eps) * (inputs inside the window)
+    torch.testing.assert_close(threshold.grad, torch.tensor([-10.0, -10.0, 0.0]))
+    threshold.grad = None
+    pre.requires_grad_(True)
+    out = jumprelu_with_threshold_gradient(pre, threshold, eps)
+    torch.testing.assert_close(out.detach(), pre.detach() * (pre.detach() > 0.5))
+    out.sum().backward()  # -(theta/eps) per input inside the window; pre passes where it fired
+    torch.testing.assert_close(threshold.grad, torch.tensor([-5.0, -5.0, 0.0]))
+    torch.testing.assert_close(pre.grad, (pre.detach() > 0.5).float())
+
+
+def test_matryoshka_prefixes_each_reconstruct_the_input():
+    config = SAEConfig(d_in=8, n_features=16, architecture="matryoshka", k=2, matryoshka_groups=3)
+    assert config.prefix_sizes() == [4, 8, 16]
+    sae = SparseAutoencoder(config)
+    x, features = torch.randn(10, 8), torch.rand(10, 16)
+    expected = sum((x - (features[:, :m] @ sae.W_dec[:m] + sae.b_dec)).pow(2).sum(1).mean() for m in (4, 8, 16)) / 3
+    torch.testing.assert_close(sae.prefix_mse(x, features), expected)
+    with pytest.raises(ValueError, match="matryoshka_groups"):
+        SAEConfig(n_features=16, architecture="matryoshka", matryoshka_groups=6)
 
 
 def test_schedules():
@@ -64,14 +107,15 @@ def test_gradients_are_clipped_per_model_as_clip_grad_norm_would():
             torch.testing.assert_close(p.grad[model], q.grad)
 
 
-@pytest.mark.parametrize("architecture", ["l1", "topk"])
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_training_together_equals_training_alone(architecture):
     x = torch.randn(2048, 8) * 3 + 1
     config = SAETrainConfig(steps=40, batch_size=128, lr=3e-3, dead_after=256)
 
     def fresh(penalty, seed):
         torch.manual_seed(seed)
-        return SparseAutoencoder(SAEConfig(d_in=8, n_features=16, architecture=architecture, l1_penalty=penalty, k=3))
+        return SparseAutoencoder(SAEConfig(d_in=8, n_features=16, architecture=architecture, l1_penalty=penalty,
+                                           l0_penalty=penalty / 10, k=3, matryoshka_groups=3, centre=True))
 
     together = [fresh(1.0, 0), fresh(4.0, 1)]
     records = train_saes(together, x, config, progress=False)

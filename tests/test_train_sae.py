@@ -13,11 +13,16 @@ from sae.export import load_saelens
 from sae.metrics import reconstruction_metrics
 from tests.conftest import REPO
 
-RECORD_KEYS = {"architecture", "l1_penalty", "k", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
+RECORD_KEYS = {"architecture", "l1_penalty", "k", "l0_penalty", "centre", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
                "l0", "fve", "mse", "dead_fraction", "dense_fraction", "shrinkage", "policy_kl", "top1_agreement",
                "value_mse", "fraction_recovered", "coverage", "reconstruction_mine", "reconstruction_theirs",
                "reconstruction_legal", "labelled_features", "auroc", "explained_features", "probe_cosine",
                "coverage_flipped", "coverage_best_move"}
+
+
+# Every architecture of the matched-sparsity sweep, at the narrower width.
+ARCH_SWEEP = ("--architectures", "topk,batchtopk,matryoshka,jumprelu", "--ks", "4", "--jumprelu-penalties", "0.1",
+              "--arch-widths", "32")
 
 
 def run(activations, out, *extra):
@@ -31,15 +36,15 @@ def sweep(tiny_activations, tmp_path_factory):
     # Width 64 trains one SAE at a time, width 32 as a group: both paths run.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
-        run(tiny_activations[0], out, "--topk-ks", "4")
+        run(tiny_activations[0], out, *ARCH_SWEEP)
     return out, json.loads((out / "scaling.json").read_text())
 
 
 def test_every_sae_has_a_record_with_every_metric(sweep):
     _, scaling = sweep
     names = [r["name"] for r in scaling["records"]]
-    assert sorted(names) == sorted(["l1_lambda1_f32", "l1_lambda3_f32", "topk_k4_f32",
-                                    "l1_lambda1_f64", "l1_lambda3_f64", "topk_k4_f64"])
+    assert sorted(names) == sorted(["l1_lambda1_f32", "l1_lambda3_f32", "l1_lambda1_f64", "l1_lambda3_f64",
+                                    "topk_k4_f32", "batchtopk_k4_f32", "matryoshka_k4_f32", "jumprelu_lambda0.1_f32"])
     for record in scaling["records"]:
         assert RECORD_KEYS <= set(record)
         assert 0 <= record["dead_fraction"] <= 1 and 0 <= record["top1_agreement"] <= 1
@@ -49,8 +54,9 @@ def test_every_sae_has_a_record_with_every_metric(sweep):
     assert all(0 <= b["coverage"] <= 1 and 0 <= b["auroc"] <= 1 for b in baselines.values())
     # Linear probes read whose discs are where off the trained stream, better than any one neuron.
     assert baselines["linear_probes"]["coverage_mine"] > max(0.7, baselines["neurons"]["coverage_mine"])
-    topk = [r for r in scaling["records"] if r["architecture"] == "topk"]
-    assert all(r["l0"] <= 4 for r in topk)
+    by_name = {r["name"]: r for r in scaling["records"]}
+    assert by_name["topk_k4_f32"]["l0"] <= 4 and by_name["topk_k4_f32"]["k"] == 4
+    assert by_name["jumprelu_lambda0.1_f32"]["l0_penalty"] == 0.1 and by_name["batchtopk_k4_f32"]["centre"]
 
 
 def test_exports_reproduce_the_recorded_metrics(sweep, tiny_activations):
@@ -77,7 +83,7 @@ def test_a_rerun_skips_finished_saes(sweep, tiny_activations, monkeypatch):
 
     monkeypatch.setattr(train_sae, "train_saes", no_training)
     monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
-    run(tiny_activations[0], out, "--topk-ks", "4")
+    run(tiny_activations[0], out, *ARCH_SWEEP)
     again = json.loads((out / "scaling.json").read_text())
     assert again["records"] == scaling["records"]
 
@@ -93,7 +99,7 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
 
     monkeypatch.setattr(train_sae, "train_saes", no_training)
     monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
-    run(tiny_activations[0], out, "--topk-ks", "4")
+    run(tiny_activations[0], out, *ARCH_SWEEP)
     updated = json.loads(path.read_text())
     assert json.loads((path.parent / "cfg.json").read_text())["metadata"]["record"] == updated  # both say the same
     assert updated["coverage"] == pytest.approx(record["coverage"], abs=1e-5)
@@ -114,7 +120,7 @@ def test_a_rerun_trains_again_only_the_saes_whose_files_were_damaged(sweep, tiny
 
     monkeypatch.setattr(train_sae, "train_saes", recording)
     monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
-    run(tiny_activations[0], out, "--topk-ks", "4")
+    run(tiny_activations[0], out, *ARCH_SWEEP)
     said = capsys.readouterr()
     assert "training l1_lambda3_f64 again: " in said.out + said.err and "cannot read sae_weights" in said.out + said.err
     assert "training l1_lambda1_f32 again: its record.json is corrupt" in said.out + said.err
@@ -155,7 +161,8 @@ def test_missing_activations_name_the_command(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [(["--profile", "huge"], "--profile must be one of"),
                                             (["--n-features", "a,b"], "comma-separated numbers"),
-                                            (["--topk-ks", "300"], "at most every --n-features"),
+                                            (["--ks", "300", "--architectures", "topk", "--arch-widths", "256"], "at most every --arch-widths"),
+                                            (["--architectures", "gated"], "--architectures takes"),
                                             (["--steps", "-1"], "--steps must be at least 0"),
                                             (["--max-activations", "-2"], "--max-activations must be at least -1")])
 def test_bad_flags_are_usage_errors(flags, message, capsys):
