@@ -63,22 +63,44 @@ def driver(tmp_path_factory):
     browser.quit()
 
 
+def trained_like(config, x):
+    """An untrained SAE of `config` whose encoding rule is exercised on `x`: the input scale
+    set, and a threshold encoder's thresholds at the 90th percentile of its pre-activations."""
+    sae = SparseAutoencoder(config)
+    sae.set_input_scale(x)
+    if config.architecture in ("batchtopk", "matryoshka", "jumprelu"):
+        with torch.no_grad():
+            quantile = sae.pre_activations(x).quantile(0.9, dim=0)
+            if config.architecture == "jumprelu":
+                sae.log_threshold.copy_(quantile.clamp_min(1e-3).log())
+            else:
+                sae.global_threshold.fill_(quantile.median())
+    return sae
+
+
+# The site's SAEs: two L1 ones (the feature viewer's width picker) and two threshold encoders,
+# one centred, for the explorer's encoding rules.
+SITE_SAES = {"sae-32": SAEConfig(n_features=32, l1_penalty=3.0), "sae-64": SAEConfig(n_features=64, l1_penalty=3.0),
+             "batchtopk-48": SAEConfig(n_features=48, architecture="batchtopk", k=6, centre=True),
+             "jumprelu-40": SAEConfig(n_features=40, architecture="jumprelu", l0_penalty=0.1)}
+
+
 @pytest.fixture(scope="module")
 def site(tiny_activations, tmp_path_factory):
-    """The page files plus viewer data for two small SAEs, in a fresh folder."""
+    """The page files plus viewer data for small SAEs (SITE_SAES), in a fresh folder."""
     root = tmp_path_factory.mktemp("site")
     for name in PAGE_FILES:
         shutil.copy(REPO / "vis" / name, root / name)
     x = torch.from_numpy(np.array(load_activations(tiny_activations[0], "train", ["resid_2"])["resid_2"]))
     folders = []
-    for penalty, width in ((3.0, 32), (3.0, 64)):
-        torch.manual_seed(width)
-        sae = SparseAutoencoder(SAEConfig(n_features=width, l1_penalty=penalty))
-        sae.set_input_scale(x)
-        folder = root.parent / f"{root.name}-sae-{width}"
+    for name, config in SITE_SAES.items():
+        torch.manual_seed(config.n_features)
+        sae = trained_like(config, x)
+        folder = root.parent / f"{root.name}-{name}"
         export_saelens(sae, folder)
-        (folder / "record.json").write_text(json.dumps({"architecture": "l1", "l1_penalty": penalty,
-                                                        "n_features": width, "l0": 10.0, "fve": 0.5}))
+        (folder / "record.json").write_text(json.dumps({"architecture": config.architecture, "l1_penalty": config.l1_penalty,
+                                                        "k": config.k, "l0_penalty": config.l0_penalty,
+                                                        "n_features": config.n_features, "l0": 10.0, "fve": 0.5}))
         folders.append(str(folder))
     generate_vis_data.main(["--saes", ",".join(folders), "--activations", str(tiny_activations[0]),
                             "--out", str(root / "data"), "--no-progress"])
@@ -233,5 +255,26 @@ def test_explorer_plays_moves_and_shows_the_features_of_each_position(driver, si
         assert driver.find_element("css selector", "[data-testid=moves]").text == "Moves: none yet"
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("name", ["batchtopk-48", "jumprelu-40"])
+def test_explorer_encodes_with_each_architectures_rule(driver, site, name):
+    rules = bitboard_rules(6)
+    sae = load_saelens(site.parent / f"{site.name}-{name}")
+    assert sae.config.architecture == SITE_SAES[name].architecture
+    network = NetworkWrapper.load_checkpoint(SHIPPED_MODEL, "cpu")
+    network.net.eval()
+    black, white = rules.pack(np.isin(np.arange(36), [15, 20])[None])[0], rules.pack(np.isin(np.arange(36), [14, 21])[None])[0]
+    server, base = serve(site)
+    try:
+        driver.get(f"{base}/explorer.html#sae={site.name}-{name}")
+        wait_for(driver, "[data-testid=explorer-board]")
+        driver.find_element("css selector", "[data-testid=square-e4]").click()
+        wait_for(driver, "[data-testid=moves]")
+        expected = expected_features(sae, network, *rules.next_position(int(black), int(white), parse_square("e4")))
+        assert 0 < (expected > 0).sum() < len(expected)  # the threshold keeps some latents and drops others
+        assert_same_features(page_features(driver), expected)
     finally:
         server.shutdown()

@@ -242,3 +242,27 @@ def test_report_names_a_missing_or_corrupt_input_and_what_makes_it(vis_data, tmp
     corrupt.write_text('{"records": []}')
     with pytest.raises(ValueError, match="index.json not found; .*generate_vis_data.py"):
         report.report(report.ReportConfig(scaling=str(corrupt), data=str(tmp_path), out=str(tmp_path)))
+
+
+@pytest.mark.parametrize("architecture", ["batchtopk", "jumprelu"])
+def test_explorer_tensors_give_a_centred_threshold_encoder_its_encoding(architecture, tmp_path):
+    from vis.weights import sae_tensors
+
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(SAEConfig(d_in=16, n_features=24, architecture=architecture, k=4, centre=True))
+    x = torch.randn(200, 16) * 2 + 1
+    with torch.no_grad():
+        sae.set_input_scale(x)
+        sae.b_dec.add_(torch.randn(16))
+        pre = sae.pre_activations(x)
+        if architecture == "jumprelu":
+            sae.log_threshold.copy_(pre.quantile(0.8, dim=0).clamp_min(1e-3).log())
+        else:
+            sae.global_threshold.fill_(pre.quantile(0.8).item())
+        expected = sae.encode(x).numpy()
+        exported = load_saelens(export_saelens(sae, tmp_path / "sae"))  # as vis/weights.py reads it
+        s = {name: t.numpy() for name, t in sae_tensors(exported).items()}
+    page_pre = x.numpy() @ s["encoder"].T + s["encoder_bias"]  # what explorer.js computes
+    features = np.maximum(np.where(page_pre > s["threshold"], page_pre, 0), 0)
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+    assert 0 < (expected > 0).mean() < 1

@@ -12,8 +12,12 @@ function fail(message) {
   $("feature").hidden = true;
 }
 
+const ARCHITECTURE_NAMES = { topk: "TopK", batchtopk: "BatchTopK", matryoshka: "Matryoshka", jumprelu: "JumpReLU" };
+
 function kindLabel(sae) {
-  return sae.architecture === "topk" ? `TopK, k = ${sae.k}` : `L1, lambda = ${sae.l1_penalty}`;
+  if (sae.architecture === "l1") return `L1, lambda = ${sae.l1_penalty}`;
+  if (sae.architecture === "jumprelu") return `JumpReLU, lambda = ${sae.l0_penalty}`;
+  return `${ARCHITECTURE_NAMES[sae.architecture] || sae.architecture}, k = ${sae.k}`;
 }
 
 function fillSelect(select, values, selected) {

@@ -148,6 +148,9 @@ function encode(stream) {
     const kth = [...f].sort((a, b) => b - a)[info.k - 1];
     f.forEach((v, j) => { if (v < kth) f[j] = 0; });
   }
+  if (s.threshold) {  // batchtopk, matryoshka, jumprelu: pre where it passes its latent's threshold
+    f.forEach((v, j) => { if (v <= s.threshold.data[j]) f[j] = 0; });
+  }
   return f.map((v) => Math.max(v, 0));
 }
 

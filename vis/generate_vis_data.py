@@ -6,7 +6,7 @@
 Feature examples come from the held-out games of the activation set (positions the SAEs never
 trained on). Per SAE file:
 
-    {"sae": {name, architecture, l1_penalty, k, n_features, metrics...},
+    {"sae": {name, architecture, l1_penalty, k, l0_penalty, n_features, metrics...},
      "boards": ["x.o*..", ...],    every referenced board once, 36 characters, row by row from a1:
                                    x = side to move, o = opponent, * = empty and a legal move, . = empty
      "last_moves": [action, ...],  per board, the opponent's move that led to it (36: pass, -1: unknown)
@@ -263,7 +263,7 @@ def export_sae(folder, record, positions, network, config):
         })
     rows = sorted(referenced, key=referenced.get)
     closest, cosine = closest_features(positions.probes[0], sae.W_dec.detach())
-    summary = {"name": Path(folder).name, **{k: record.get(k) for k in ("architecture", "l1_penalty", "k", "n_features")},
+    summary = {"name": Path(folder).name, **{k: record.get(k) for k in ("architecture", "l1_penalty", "k", "l0_penalty", "n_features")},
                **{k: record.get(k) for k in HEADLINE}, "positions_scanned": n}
     return {"sae": summary, "boards": [board_string(boards[r], legal[r]) for r in rows],
             "last_moves": [int(last_moves[r]) for r in rows], "features": features,

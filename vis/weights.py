@@ -12,7 +12,9 @@ Network tensors, batch norm folded into the linear layer before it (eval mode): 
 (width, n*n), "embed.bias", "blocks.<k>.weight" (width, width), "blocks.<k>.bias",
 "policy.weight" (n*n+1, width), "policy.bias", "value.weight" (1, width), "value.bias".
 SAE tensors, in raw activation space (the export's): "encoder" (F, d) (W_enc transposed, so a
-feature's weights are contiguous), "encoder_bias" (F,), "decoder" (F, d), "decoder_bias" (d,).
+feature's weights are contiguous), "encoder_bias" (F,) (a centred SAE's b_dec folded in: the page
+computes pre = encoder x + encoder_bias), "decoder" (F, d), "decoder_bias" (d,), and for the
+threshold encoders (batchtopk, matryoshka, jumprelu) "threshold" (F,): f = pre where pre > threshold.
 The SAEs are stored in float16 (half the bytes; activations move by well under 1%).
 """
 import os
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from sae.export import load_saelens
+from sae.model import THRESHOLD_ENCODERS
 
 
 def fold_batch_norm(linear, norm):
@@ -41,7 +44,11 @@ def network_tensors(net):
 
 
 def sae_tensors(sae):
-    return {"encoder": sae.W_enc.T, "encoder_bias": sae.b_enc, "decoder": sae.W_dec, "decoder_bias": sae.b_dec}
+    encoder_bias = sae.b_enc - sae.b_dec @ sae.W_enc if sae.config.centre else sae.b_enc  # (x - b) W = x W - b W
+    tensors = {"encoder": sae.W_enc.T, "encoder_bias": encoder_bias, "decoder": sae.W_dec, "decoder_bias": sae.b_dec}
+    if sae.config.architecture in THRESHOLD_ENCODERS:
+        tensors["threshold"] = sae.threshold
+    return tensors
 
 
 @torch.no_grad()
