@@ -1,6 +1,6 @@
 # `make` sets up .venv and runs the whole pipeline from scratch (about 65 minutes on 2 cores):
 # AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data and the report
-# (README "What the features mean"). `make quick`:
+# (docs/features.md). `make quick`:
 # the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests.
 PYTHON ?= python3
 VENV := .venv
@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 
 RUN := runs/alphazero
 QUICK := runs/quick
-# The shipped model's recipe (README "How the shipped model trained"): the default run, longer,
+# The shipped model's recipe (docs/training.md): the default run, longer,
 # with a larger replay window, more training per iteration and more exploratory openings.
 SHIPPED_RECIPE := --iterations 40 --window-iterations 10 --train-epochs 4 --temperature-moves 16
-# The SAEs of the viewer's default bundle (shipped in sae/pretrained/; README "Sparse autoencoders").
+# The SAEs of the viewer's default bundle (shipped in sae/pretrained/; docs/saes.md).
 VIEWER_SAES := l1_lambda2_f1024 l1_lambda3_f2048
 
 .PHONY: all alphazero match activations saes vis report quick test test-saelens bench clean

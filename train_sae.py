@@ -40,7 +40,7 @@ from sae.train import SAETrainConfig, train_saes
 DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
 # The matched-sparsity sweep beside the L1 grid: k of the TopK family, and the JumpReLU L0
 # penalties that land near the same L0s on the shipped model's activations (docs/saes.md).
-DEFAULT_KS, DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS = "16,32,64", "0.2,0.1,0.05", "1024,4096"
+DEFAULT_KS, DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS = "16,32,64", "2,0.6,0.2", "1024,4096"
 # Profiles: steps, batch size, learning rate, training activations (0: all), held-out positions
 # evaluated, and the positions of each split the concept metrics use (labels from train, scores
 # on held-out).

@@ -51,7 +51,8 @@ def plot_scaling(records, out_dir, concept_baselines=None):
         ax.set_xlabel("number of features")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes.flat[0].legend()
+    if l1_lines:
+        axes.flat[0].legend()
     figure.suptitle("L1 SAEs on the layer-2 residual stream: scaling with dictionary size")
     scaling_path = out_dir / "scaling.png"
     figure.savefig(scaling_path, dpi=110)

@@ -4,7 +4,7 @@ of the clearest and the most surprising features of one SAE (stage 5, after the 
     python vis/report.py                       # reads scaling.json and vis/data, writes assets/features/
     python vis/report.py --sae l1_lambda3_f2048 --out runs/report
 
-Prints markdown (the README's "What the features mean" section is its output). "Clearest": for
+Prints markdown (docs/features.md is its output). "Clearest": for
 each kind of concept, the feature whose label matches it best (F1); "surprising": the
 unexplained features whose ablation changes the policy most.
 """
@@ -157,17 +157,23 @@ def report(config: ReportConfig):
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     clearest, surprising = pick_features(data, config.clearest, config.surprising)
-    lines = ["### Concept recovery across the sweep", "", concept_table(scaling), "",
-             f"### Linear probes and the closest features ({entry['name']})", "", probe_table(data), ""]
+    lines = ["## Concept recovery across the sweep", "", concept_table(scaling), "",
+             f"## Linear probes and the closest features ({entry['name']})", "", probe_table(data), ""]
     for title, features in (("Clearest features", clearest), ("Unexplained, policy-relevant features", surprising)):
-        lines += [f"### {title} ({entry['name']})", ""]
+        lines += [f"## {title} ({entry['name']})", ""]
         for feature in features:
             path = out / f"{entry['name']}_{feature['id']}.png"
             draw_feature(feature, data, config.examples, path)
             label = ", ".join(feature["labels"][:3]) or "unexplained"
             lines += [f"**Feature {feature['id']}** ({label}): {describe(feature)}.", "",
-                      f"![feature {feature['id']}]({path.relative_to(REPO) if path.is_relative_to(REPO) else path})", ""]
+                      f"![feature {feature['id']}]({picture_link(path)})", ""]
     return "\n".join(lines)
+
+
+def picture_link(path):
+    """The picture's link from docs/features.md, where the output goes (absolute outside the repo)."""
+    path = Path(path).resolve()
+    return f"../{path.relative_to(REPO).as_posix()}" if path.is_relative_to(REPO) else str(path)
 
 
 def main(argv=None):
