@@ -1,4 +1,5 @@
 """Flags built from a config dataclass, and every script's --help."""
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ def test_benchmarks_refuse_nonsense_counts_as_usage_errors(tmp_path):
              ("bench_sae.py", "--widths=256,x"): "--widths takes comma-separated positive numbers",
              ("bench_viewer.py", "--repeats=0"): "--repeats must be at least 1",
              ("bench_solver.py", "--empties=20,x"): "--empties takes comma-separated counts from 1 to 31",
-             ("strength.py", "--sims=0"): "--sims must be at least 1"}
+             ("strength.py", "--sims=0"): "--sims must be at least 1",
+             ("sae_convergence.py", "--architectures=gated"): "--architectures takes l1, topk"}
     runs = {case: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / case[0]), case[1]], cwd=tmp_path,
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for case in cases}
     for case, run in runs.items():
@@ -92,3 +94,27 @@ def test_solver_benchmark_runs_with_tiny_settings(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 4 and lines[1].split() == ["empties", "value", "nodes", "new", "(s)"]
+
+
+def test_sae_convergence_measures_each_architecture_along_its_run_and_resumes(tiny_activations, tmp_path, capsys):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import sae_convergence
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    out = tmp_path / "curves.json"
+    flags = ["--activations", str(tiny_activations[0]), "--architectures", "l1,batchtopk", "--n-features", "32",
+             "--k", "4", "--multiple", "0.002", "--points", "3", "--batch-size", "64", "--heldout", "100",
+             "--threads", "1", "--out", str(out), "--plot", str(tmp_path / "curves.png")]
+    sae_convergence.main(flags)
+    results = json.loads(out.read_text())
+    assert set(results["curves"]) == {"l1", "batchtopk"}
+    for entry in results["curves"].values():
+        seen = [p["activations_seen"] for p in entry["points"]]
+        assert seen == sorted(seen) and seen[-1] == round(0.002 * sae_convergence.BASE_ACTIVATIONS / 64) * 64
+        assert all(-1 < p["fve"] <= 1 and p["l0"] >= 0 for p in entry["points"])
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    sae_convergence.main(flags)  # finished: nothing trains again, the same numbers
+    assert json.loads(out.read_text())["curves"] == results["curves"]
+    assert "batchtopk" not in capsys.readouterr().out.split("architecture")[0]  # no training lines before the table

@@ -1,0 +1,190 @@
+"""SAE training curves: FVE, L0 and policy fraction recovered against activations seen, one
+SAE per architecture at one width, on the shipped model's activations (docs/saes.md).
+
+Each SAE trains once for the whole budget (`--multiple` times the cpu profile's 2,400 x 512 =
+1.2M activations) and is measured on held-out positions at log-spaced points along the way.
+The learning rate decays over the last 20% of the whole run, so the earlier points understate
+what a run stopped there (and decayed there) would reach: the curve says where more data stops
+paying, the last point what the full budget buys. Results go to --out (a JSON file, rewritten
+after every architecture: a rerun skips the finished ones) and the plot to --plot.
+
+    python benchmarks/sae_convergence.py                       # 20x, five architectures, 1,024 features
+    python benchmarks/sae_convergence.py --multiple 2 --architectures batchtopk
+"""
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from NetworkWrapper import NetworkWrapper, default_device  # noqa: E402
+from othello.bitboard import bitboard_rules  # noqa: E402
+from othello.cli import parse_config, require_at_least  # noqa: E402
+from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
+from sae.activations import load_activations, resid_field, write_text_atomic  # noqa: E402
+from sae.concept_data import sample_rows  # noqa: E402
+from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics  # noqa: E402
+from sae.model import ARCHITECTURES, SAEConfig, SparseAutoencoder  # noqa: E402
+from sae.train import SAETrainConfig, train_saes  # noqa: E402
+
+BASE_ACTIVATIONS = 2400 * 512  # the cpu profile's budget when this was measured
+
+
+@dataclass
+class ConvergenceConfig:
+    """Train one SAE per architecture for a long budget and measure it along the way."""
+
+    activations: str = "runs/activations"
+    """folder written by othello/collect_activations.py"""
+    checkpoint: str = str(SHIPPED_MODEL)
+    """the model the activations came from"""
+    architectures: str = ",".join(ARCHITECTURES)
+    """comma-separated architectures"""
+    n_features: int = 1024
+    """dictionary size"""
+    k: int = 32
+    """k of the TopK family"""
+    l1_penalty: float = 2.0
+    """lambda of the L1 SAE (the viewer's default SAE has 2)"""
+    l0_penalty: float = 0.1
+    """lambda of the JumpReLU SAE"""
+    centre: bool = True
+    """SAEs other than L1 encode their input minus b_dec (b_dec starting at the training mean)"""
+    multiple: float = 20.0
+    """the budget, in multiples of 1.2M activations"""
+    points: int = 8
+    """measurements, log-spaced from 1/16 of 1.2M to the whole budget"""
+    batch_size: int = 512
+    """activations per step"""
+    lr: float = 5e-4
+    """peak learning rate"""
+    heldout: int = 50_000
+    """held-out positions measured"""
+    seed: int = 0
+    """seeds the initialisations and the batch order"""
+    threads: int = 2
+    """torch CPU threads"""
+    out: str = "runs/convergence/convergence.json"
+    """the measurements (resumable)"""
+    plot: str = "assets/sae_convergence.png"
+    """the figure ('' for none)"""
+
+    def __post_init__(self):
+        require_at_least(self, 1, "n_features", "k", "points", "batch_size", "heldout", "threads")
+        self.architecture_list = [a.strip() for a in self.architectures.split(",") if a.strip()]
+        if not self.architecture_list or set(self.architecture_list) - set(ARCHITECTURES):
+            raise ValueError(f"--architectures takes {', '.join(ARCHITECTURES)}, got '{self.architectures}'")
+        if self.multiple <= 0:
+            raise ValueError("--multiple must be positive")
+
+    def steps(self):
+        return max(1, round(self.multiple * BASE_ACTIVATIONS / self.batch_size))
+
+    def checkpoints(self):
+        first = max(1, round(BASE_ACTIVATIONS / 16 / self.batch_size))
+        return sorted({int(round(v)) for v in np.geomspace(min(first, self.steps()), self.steps(), self.points)})
+
+
+def load_data(config, device):
+    network = NetworkWrapper.load_checkpoint(config.checkpoint, device)
+    field, rng = resid_field(2), np.random.default_rng(config.seed)
+    train = torch.from_numpy(np.array(load_activations(config.activations, "train", [field])[field])).to(device)  # a copy: the store is read-only
+    heldout = load_activations(config.activations, "heldout", [field, "boards"])
+    rows = sample_rows(len(heldout[field]), config.heldout, rng)
+    held = torch.from_numpy(np.asarray(heldout[field][rows])).to(device)
+    boards = np.asarray(heldout["boards"][rows])
+    rules = bitboard_rules(int(round(boards.shape[1] ** 0.5)))
+    legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0).to(device)
+    baseline = fidelity_baseline(network.net, held, legal, 2, train.mean(dim=0))
+    return network, train, held, legal, baseline
+
+
+def run(config: ConvergenceConfig):
+    torch.set_num_threads(config.threads)
+    device = default_device()
+    out = Path(config.out)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    if results.get("config", {}) | {"architectures": None} != asdict(config) | {"architectures": None}:
+        results = {}  # other settings: start again
+    results["config"] = asdict(config)
+    curves = results.setdefault("curves", {})
+    network, train, held, legal, baseline = load_data(config, device)
+    for architecture in config.architecture_list:
+        if architecture in curves:
+            continue
+        start = time.perf_counter()
+        curves[architecture] = {"points": train_curve(config, architecture, network, train, held, legal, baseline),
+                                "seconds": time.perf_counter() - start}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def train_curve(config, architecture, network, train, held, legal, baseline):
+    """The measurements of one SAE along its training run."""
+    torch.manual_seed(config.seed)
+    sae = SparseAutoencoder(SAEConfig(train.shape[1], config.n_features, architecture, l1_penalty=config.l1_penalty,
+                                      k=config.k, l0_penalty=config.l0_penalty,
+                                      centre=config.centre and architecture != "l1")).to(train.device)
+    points = []
+
+    def measure(step):
+        with torch.no_grad():
+            metrics = {**reconstruction_metrics(sae, held), **fidelity_metrics(network.net, sae, held, legal, 2, baseline)}
+        points.append({"activations_seen": step * config.batch_size,
+                       **{k: metrics[k] for k in ("l0", "fve", "fraction_recovered", "top1_agreement", "dead_fraction")}})
+        print(f"{architecture:<11}{step * config.batch_size / 1e6:>7.2f}M  L0 {metrics['l0']:6.1f}  "
+              f"FVE {metrics['fve']:.3f}  recovered {metrics['fraction_recovered']:.3f}", flush=True)
+
+    train_config = SAETrainConfig(steps=config.steps(), batch_size=config.batch_size, lr=config.lr, seed=config.seed)
+    train_saes([sae], train, train_config, progress=True, desc=architecture, checkpoints=set(config.checkpoints()),
+               on_checkpoint=measure)
+    return points
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("fve", "fraction of variance explained"), ("fraction_recovered", "policy fraction recovered"),
+              ("l0", "L0")]
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    for ax, (key, label) in zip(axes, panels):
+        for architecture, entry in results["curves"].items():
+            points = entry["points"]
+            ax.plot([p["activations_seen"] for p in points], [p[key] for p in points], marker="o", label=architecture)
+        ax.axvline(BASE_ACTIVATIONS, color="grey", linestyle=":", label="1.2M (the cpu profile before)")
+        ax.set_xscale("log")
+        ax.set_xlabel("activations seen")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    c = results["config"]
+    figure.suptitle(f"SAE training curves, {c['n_features']} features (k = {c['k']}, L1 lambda {c['l1_penalty']:g}, "
+                    f"JumpReLU lambda {c['l0_penalty']:g}), batch {c['batch_size']}, lr {c['lr']:g}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv=None):
+    config = parse_config(ConvergenceConfig, argv)
+    results = run(config)
+    if config.plot:
+        plot(results, config.plot)
+    print(f"{'architecture':<13}{'activations':>12}{'L0':>7}{'FVE':>7}{'recovered':>10}{'minutes':>9}")
+    for architecture, entry in results["curves"].items():
+        last = entry["points"][-1]
+        print(f"{architecture:<13}{last['activations_seen'] / 1e6:>11.1f}M{last['l0']:>7.1f}{last['fve']:>7.3f}"
+              f"{last['fraction_recovered']:>10.3f}{entry['seconds'] / 60:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
