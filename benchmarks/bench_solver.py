@@ -36,7 +36,7 @@ class BenchSolverConfig:
     """Measure the exact solver's speed."""
 
     start: bool = True
-    """time the start position's exact value (32 empties, about 75 s)"""
+    """time the start position's exact value (32 empties, about 90 s)"""
     empties: str = "20,22,24"
     """empty-square counts of the comparison positions (the baseline needs minutes beyond 24)"""
     positions: int = 3

@@ -5,7 +5,7 @@
  * perfect play, empty squares counting for nobody. Every search is fail-soft: inside the window
  * (alpha, beta) the value is exact; outside it, a bound on the same side.
  *
- * What makes it fast (the start position, 32 empties, in 87-93 s of one core on a busy 2-core
+ * What makes it fast (the start position, 32 empties, in 88 s of one core of a quiet 2-core
  * machine, where the solver before these took over 13 minutes for one 28-empty position):
  * - exact values come from null-window tests (MTD(f), Plaat et al. 1996), each as cheap as a
  *   win/loss test, their bounds kept in a transposition table between the tests;
