@@ -32,7 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from sae.model import THRESHOLD_ENCODERS, SAEConfig, SparseAutoencoder
+from sae.model import BATCH_TOPKS, THRESHOLD_ENCODERS, SAEConfig, SparseAutoencoder
 
 WEIGHTS_FILE = "sae_weights.safetensors"
 CONFIG_FILE = "cfg.json"
@@ -171,6 +171,6 @@ def load_saelens(folder) -> SparseAutoencoder:
 def threshold_architecture(trained_as, threshold):
     """Ours for a SAELens jumprelu export: the batch-level TopK it was trained as when its
     metadata says so and its threshold is one for all latents, else jumprelu."""
-    if trained_as in ("batchtopk", "matryoshka") and bool((threshold == threshold[0]).all()):
+    if trained_as in BATCH_TOPKS and bool((threshold == threshold[0]).all()):
         return trained_as
     return "jumprelu"

@@ -39,6 +39,7 @@ from torch import nn
 ARCHITECTURES = ("l1", "topk", "batchtopk", "matryoshka", "jumprelu")
 TOPK_FAMILY = ("topk", "batchtopk", "matryoshka")  # set L0 through k, train with AuxK
 THRESHOLD_ENCODERS = ("batchtopk", "matryoshka", "jumprelu")  # encode as pre * (pre > threshold)
+BATCH_TOPKS = ("batchtopk", "matryoshka")  # batch top-k in training, one learned global threshold after
 
 
 @dataclass
@@ -77,6 +78,11 @@ class SAEConfig:
     def to_dict(self):
         return asdict(self)
 
+    @property
+    def penalty(self):
+        """Lambda of the sparsity penalty: L0 for jumprelu, L1 for l1 (unused by the TopK family)."""
+        return self.l0_penalty if self.architecture == "jumprelu" else self.l1_penalty
+
     def prefix_sizes(self):
         """Matryoshka: the nested prefix lengths, smallest first (n / 2^(g-1), ..., n)."""
         return [self.n_features >> g for g in reversed(range(self.matryoshka_groups))]
@@ -102,11 +108,10 @@ def step_with_threshold_gradient(pre, threshold, bandwidth):
 
 
 def jumprelu_with_threshold_gradient(pre, threshold, bandwidth):
-    """pre * H(pre - threshold), gradient H in `pre` and -(threshold/eps) K(...) in `threshold`."""
-    step = (pre > threshold).to(pre.dtype)
-    kernel = ((pre - threshold).abs() < bandwidth / 2).to(pre.dtype) / bandwidth
-    surrogate = -threshold * (threshold * kernel).detach()
-    return pre * step.detach() + surrogate - surrogate.detach()
+    """pre * H(pre - threshold), gradient H in `pre` and -(threshold/eps) K(...) in `threshold`:
+    the step's threshold gradient, times the threshold."""
+    step = step_with_threshold_gradient(pre, threshold, bandwidth)
+    return pre * step.detach() + threshold.detach() * (step - step.detach())
 
 
 def batch_topk(pre, k):
@@ -192,12 +197,11 @@ class SparseAutoencoder(nn.Module):
         if config.architecture == "matryoshka":
             total = self.prefix_mse(x * scale, out.features)
             parts["prefix_mse"] = total
+        lam = config.penalty if penalty is None else penalty
         if config.architecture == "l1":
-            lam = config.l1_penalty if penalty is None else penalty
             parts["sparsity"] = (out.features * self.W_dec.norm(dim=1)).sum(dim=1).mean()
             return total + lam * parts["sparsity"], parts
         if config.architecture == "jumprelu":
-            lam = config.l0_penalty if penalty is None else penalty
             parts["l0"] = step_with_threshold_gradient(out.pre_activations, self.threshold, self.bandwidth).sum(1).mean()
             return total + lam * parts["l0"], parts
         if dead_mask is None:
@@ -222,11 +226,6 @@ class SparseAutoencoder(nn.Module):
             reconstruction = reconstruction + features[:, start:end] @ self.W_dec[start:end]
             total = total + (target - reconstruction).pow(2).sum(dim=1).mean()
         return total / len(sizes)
-
-    @torch.no_grad()
-    def normalize_decoder(self):
-        """Unit-norm decoder rows (every architecture but l1)."""
-        self.W_dec.data = F.normalize(self.W_dec.data, dim=1)
 
     @torch.no_grad()
     def set_input_scale(self, activations):

@@ -21,7 +21,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
-from sae.model import THRESHOLD_ENCODERS, TOPK_FAMILY, SparseAutoencoder
+from sae.model import BATCH_TOPKS, TOPK_FAMILY, SparseAutoencoder
 
 
 @dataclass
@@ -85,7 +85,10 @@ class _TrainingLoss(nn.Module):
         out = self.sae.training_forward(x)
         loss, parts = self.sae.loss(x, out, penalty=penalty, dead_mask=dead_mask)
         fired = out.features > 0
-        smallest_kept = out.features.masked_fill(~fired, float("inf")).min()  # batch-level TopKs' threshold
+        if self.sae.config.architecture in BATCH_TOPKS:  # what their inference threshold averages
+            smallest_kept = out.features.masked_fill(~fired, float("inf")).min()
+        else:
+            smallest_kept = out.features.new_zeros(())
         return loss, parts, fired.any(dim=0), smallest_kept
 
 
@@ -99,14 +102,13 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
     if len(shapes) != 1:
         raise ValueError(f"SAEs trained together must share their shape, got {sorted(shapes)}")
     architecture = saes[0].config.architecture
-    auxk, learns_threshold = architecture in TOPK_FAMILY, architecture in THRESHOLD_ENCODERS[:2]
+    auxk, learns_threshold = architecture in TOPK_FAMILY, architecture in BATCH_TOPKS
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     for sae in saes:
         sae.set_input_scale(activations[: min(len(activations), 65_536)])
     params, buffers = stack_module_state([_TrainingLoss(sae) for sae in saes])  # {name: (G, ...)}
     template = _TrainingLoss(copy.deepcopy(saes[0])).to("meta")
-    penalties = torch.tensor([s.config.l0_penalty if architecture == "jumprelu" else s.config.l1_penalty
-                              for s in saes], device=activations.device)
+    penalties = torch.tensor([s.config.penalty for s in saes], device=activations.device)
     batched_loss = vmap(lambda p, b, x, lam, dead: functional_call(template, (p, b), (x, lam, dead)),
                         in_dims=(0, 0, None, 0, 0 if auxk else None))
     optimizer = torch.optim.Adam(params.values(), lr=config.lr, betas=(0.9, 0.999))
