@@ -197,11 +197,8 @@ class SweepData:
 def evaluate(sae, network, data, layer, baseline):
     """Every metric of one SAE, in raw activation space (the concept labels come from training
     positions, everything else from held-out ones)."""
-    metrics = reconstruction_metrics(sae, data.heldout)
-    metrics.update(fidelity_metrics(network.net, sae, data.heldout, data.legal, layer, baseline))
-    with torch.no_grad():
-        losses = [sae.loss(chunk, sae(chunk))[0].item() * len(chunk) for chunk in data.heldout.split(8192)]
-    metrics["loss"] = sum(losses) / len(data.heldout)
+    metrics, x_hat = reconstruction_metrics(sae, data.heldout, with_loss=True, keep_reconstruction=True)
+    metrics.update(fidelity_metrics(network.net, sae, data.heldout, data.legal, layer, baseline, x_hat))
     metrics.update(concept_metrics(sae, data))
     return metrics
 

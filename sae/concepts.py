@@ -28,49 +28,70 @@ def _as_tensor(x):
     return torch.as_tensor(np.asarray(x, np.float32))
 
 
+def _firing_entries(features):
+    """(rows, columns, values) of the positive entries of features (N, F) >= 0, the only ones
+    the metrics below need to visit: an SAE's features are sparse."""
+    if features.numel() and features.min() < 0:
+        raise ValueError("concept metrics take non-negative features (activations of ReLU-like units)")
+    rows, columns = torch.nonzero(features > 0, as_tuple=True)
+    return rows, columns, features[rows, columns]
+
+
 def threshold_scores(features, concepts, thresholds=THRESHOLDS):
     """{precision, recall, f1, true_positives}: (T, F, C) arrays, for features (N, F) >= 0 and
-    concepts (N, C) bool. A feature that never fires has precision 0."""
+    concepts (N, C) bool. A feature that never fires has precision 0. Thresholds ascending.
+
+    Counted over the firing entries only: each is filed under the highest threshold it exceeds
+    (one sparse product with the concepts), and a threshold's counts are the sum of those at
+    it and above."""
     features, concepts = _as_tensor(features), _as_tensor(concepts)
+    n_features, n_thresholds = features.shape[1], len(thresholds)
     maximum = features.max(dim=0).values
+    rows, columns, values = _firing_entries(features)
+    cuts = torch.tensor(thresholds, dtype=torch.float32) * maximum[columns].unsqueeze(1)  # (E, T), as t * max
+    level = (values.unsqueeze(1) > cuts).sum(dim=1) - 1  # the highest threshold exceeded (every entry exceeds 0)
+    bins = columns * n_thresholds + level
+    filed = torch.sparse_coo_tensor(torch.stack([bins, rows]), torch.ones(len(rows)),
+                                    (n_features * n_thresholds, len(features)), check_invariants=False)
+    at_least = lambda counts: counts.flip(1).cumsum(1).flip(1).transpose(0, 1)  # (F, T, ...) -> (T, F, ...)
+    tp = at_least(torch.sparse.mm(filed, concepts).reshape(n_features, n_thresholds, -1))  # (T, F, C)
+    predicted = at_least(torch.bincount(bins, minlength=n_features * n_thresholds).float()
+                         .reshape(n_features, n_thresholds)).unsqueeze(2)  # (T, F, 1)
     positives = concepts.sum(dim=0)  # (C,)
-    out = {"precision": [], "recall": [], "f1": [], "true_positives": []}
-    for t in thresholds:
-        active = (features > t * maximum).float()  # (N, F); never fires where the maximum is 0
-        tp = active.T @ concepts  # (F, C)
-        predicted = active.sum(dim=0).unsqueeze(1)  # (F, 1)
-        precision = tp / predicted.clamp_min(1)
-        recall = tp / positives.clamp_min(1)
-        f1 = 2 * tp / (predicted + positives).clamp_min(1)
-        for name, value in (("precision", precision), ("recall", recall), ("f1", f1), ("true_positives", tp)):
-            out[name].append(value)
-    return {name: torch.stack(values).numpy() for name, values in out.items()}
-
-
-def average_ranks(values):
-    """Ranks 1..N of each column of (N, F), ties sharing their average rank."""
-    values = np.asarray(values)
-    order = np.argsort(values, axis=0, kind="stable")
-    ranks = np.empty(values.shape, np.float64)
-    n = len(values)
-    for column in range(values.shape[1]):
-        sorted_values = values[order[:, column], column]
-        starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-        ends = np.r_[starts[1:], n]
-        average = (starts + ends + 1) / 2  # mean of the 1-based ranks start+1 .. end
-        ranks[order[:, column], column] = np.repeat(average, ends - starts)
-    return ranks
+    return {"precision": (tp / predicted.clamp_min(1)).numpy(), "recall": (tp / positives.clamp_min(1)).numpy(),
+            "f1": (2 * tp / (predicted + positives).clamp_min(1)).numpy(), "true_positives": tp.numpy()}
 
 
 def auroc(features, concepts):
-    """(F, C) area under the ROC curve of each feature's activation as a score for each concept
-    (Mann-Whitney U); 0.5 where a concept is always or never true."""
-    ranks = average_ranks(features)  # (N, F)
-    concepts = np.asarray(concepts, np.float64)
-    positives = concepts.sum(axis=0)  # (C,)
-    negatives = len(concepts) - positives
-    rank_sums = ranks.T @ concepts  # (F, C)
-    u = rank_sums - positives * (positives + 1) / 2
+    """(F, C) area under the ROC curve of each feature's activation (N, F) >= 0 as a score for
+    each concept (Mann-Whitney U, ties counted as half); 0.5 where a concept is always or never
+    true.
+
+    The rank sum of a concept is that of the zeros (tied at their mean rank) plus each firing
+    entry's rank above that mean: a sparse product over the firing entries."""
+    features = _as_tensor(features)
+    concepts = torch.as_tensor(np.asarray(concepts, np.float64))
+    n, n_features = features.shape
+    rows, columns, values = _firing_entries(features)
+    order = np.lexsort((values.numpy(), columns.numpy()))  # by feature, then activation
+    rows, columns, values = rows[order], columns[order], values[order].numpy()
+    zeros = n - torch.bincount(columns, minlength=n_features).double()  # (F,)
+    zero_rank = (zeros + 1) / 2
+    # rank of each entry among its feature's: zeros first, then its place among the firing ones
+    first_of_feature = torch.cumsum(torch.bincount(columns, minlength=n_features), 0) - torch.bincount(
+        columns, minlength=n_features)
+    place = torch.arange(len(rows)) - first_of_feature[columns] + 1
+    c = columns.numpy()
+    starts = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (values[1:] != values[:-1])])  # runs of ties
+    ends = np.r_[starts[1:], len(c)]
+    place = place.double().numpy()
+    tied = np.repeat((place[starts] + place[ends - 1]) / 2, ends - starts)  # a run shares its mean place
+    above_zeros = torch.as_tensor(tied) + zeros[columns] - zero_rank[columns]
+    offsets = torch.sparse_coo_tensor(torch.stack([columns, rows]), above_zeros, (n_features, n), check_invariants=False)
+    positives = concepts.sum(dim=0)  # (C,)
+    rank_sums = zero_rank.unsqueeze(1) * positives + torch.sparse.mm(offsets, concepts)  # (F, C)
+    u = (rank_sums - positives * (positives + 1) / 2).numpy()
+    positives, negatives = positives.numpy(), n - positives.numpy()
     defined = (positives > 0) & (negatives > 0)
     return np.where(defined, u / np.maximum(positives * negatives, 1), 0.5)
 

@@ -5,14 +5,17 @@ DENSE_THRESHOLD = 0.1  # a feature firing on more than 10% of inputs counts as d
 
 
 @torch.no_grad()
-def reconstruction_metrics(sae, activations, batch_size=8192):
+def reconstruction_metrics(sae, activations, batch_size=8192, with_loss=False, keep_reconstruction=False):
     """L0 (mean active features), FVE = 1 - E||x - x_hat||^2 / E||x - E[x]||^2 (about the mean,
     so predicting the mean scores 0), MSE (mean over dims), dead fraction (never fired here),
-    dense fraction (fires on > 10% of inputs), shrinkage (mean ||x_hat|| / ||x||)."""
+    dense fraction (fires on > 10% of inputs), shrinkage (mean ||x_hat|| / ||x||); with_loss:
+    the SAE's training loss too. keep_reconstruction: returns (metrics, x_hat), so that
+    fidelity_metrics needs no second pass of the SAE."""
     fired = torch.zeros(sae.config.n_features, device=activations.device)
-    squared_error = active = shrinkage = 0.0
+    squared_error = active = shrinkage = loss = 0.0
     mean = activations.mean(dim=0)
     variance = (activations - mean).pow(2).sum(dim=1).mean().item()
+    reconstruction = []
     for chunk in activations.split(batch_size):
         out = sae(chunk)
         squared_error += (chunk - out.x_hat).pow(2).sum().item()
@@ -20,11 +23,18 @@ def reconstruction_metrics(sae, activations, batch_size=8192):
         active += firing.sum().item()
         fired += firing.sum(dim=0)
         shrinkage += (out.x_hat.norm(dim=1) / chunk.norm(dim=1).clamp_min(1e-12)).sum().item()
+        if with_loss:
+            loss += sae.loss(chunk, out)[0].item() * len(chunk)
+        if keep_reconstruction:
+            reconstruction.append(out.x_hat)
     n, d = activations.shape
     frequency = fired / n
-    return {"l0": active / n, "fve": 1 - (squared_error / n) / variance, "mse": squared_error / (n * d),
-            "dead_fraction": (frequency == 0).float().mean().item(),
-            "dense_fraction": (frequency > DENSE_THRESHOLD).float().mean().item(), "shrinkage": shrinkage / n}
+    metrics = {"l0": active / n, "fve": 1 - (squared_error / n) / variance, "mse": squared_error / (n * d),
+               "dead_fraction": (frequency == 0).float().mean().item(),
+               "dense_fraction": (frequency > DENSE_THRESHOLD).float().mean().item(), "shrinkage": shrinkage / n}
+    if with_loss:
+        metrics["loss"] = loss / n
+    return (metrics, torch.cat(reconstruction)) if keep_reconstruction else metrics
 
 
 def legal_policy_log_probs(log_pi, legal):
@@ -60,7 +70,7 @@ def fidelity_baseline(model, activations, legal, layer, mean_stream):
 
 
 @torch.no_grad()
-def fidelity_metrics(model, sae, activations, legal, layer, baseline):
+def fidelity_metrics(model, sae, activations, legal, layer, baseline, x_hat=None):
     """How well the network still plays when the SAE's reconstruction replaces its residual
     stream at `layer` (held-out activations (N, d), legal action masks (N, A) bool, and
     `fidelity_baseline` of the same):
@@ -71,8 +81,11 @@ def fidelity_metrics(model, sae, activations, legal, layer, baseline):
     fraction_recovered 1 - KL_sae / KL_ablated, with the stream replaced by its training mean
                        (`fraction_recovered`, the headline) or by zeros (`..._zero`); 1 is
                        perfect, 0 no better than ablating the layer (the analogue of "loss
-                       recovered" for language models)."""
-    x_hat = torch.cat([sae(chunk).x_hat for chunk in activations.split(8192)])  # bounded memory
+                       recovered" for language models).
+
+    `x_hat`: the SAE's reconstruction of `activations`, when it is at hand."""
+    if x_hat is None:
+        x_hat = torch.cat([sae(chunk).x_hat for chunk in activations.split(8192)])  # bounded memory
     log_q, value_q = splice_outputs(model.eval(), x_hat, layer, legal)
     log_p, value = baseline["log_p"], baseline["value"]
     kl = policy_kl(log_p, log_q, legal).mean().item()

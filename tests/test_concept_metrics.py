@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sae.concepts import (THRESHOLDS, auroc, average_ranks, best_auroc, board_reconstruction, closest_features,
+from sae.concepts import (THRESHOLDS, auroc, best_auroc, board_reconstruction, closest_features,
                           coverage, feature_labels, fit_probes, informative_labels, probe_summary, threshold_scores)
 
 
@@ -38,8 +38,49 @@ def test_auroc_counts_ties_as_half():
     features = np.array([[0.0], [0.0], [0.0], [1.0]])
     concept = np.array([[0], [0], [1], [1]], bool)
     assert auroc(features, concept)[0, 0] == pytest.approx(0.75)
-    np.testing.assert_allclose(average_ranks(np.array([[3.0], [1.0], [3.0], [2.0]]))[:, 0], [3.5, 1, 3.5, 2])
+    tied = np.array([[3.0], [1.0], [3.0], [2.0]])  # ties among firing values too: (1 + 0.5) / 2 + ...
+    assert auroc(tied, np.array([[1], [0], [0], [1]], bool))[0, 0] == pytest.approx((0.5 + 1 + 0 + 1) / 4)
     assert auroc(features, np.ones((4, 1), bool))[0, 0] == 0.5  # undefined: no negatives
+
+
+def sparse_features(rng, n, f):
+    """Features like an SAE's: mostly zero, some columns dead or always on, ties among values."""
+    features = np.where(rng.random((n, f)) < 0.2, rng.integers(1, 6, (n, f)) / 4, 0.0)
+    features[:, 0] = 0  # dead
+    features[:, 1] = rng.random(n) + 0.1  # fires everywhere
+    return features
+
+
+def test_threshold_scores_match_a_dense_count():
+    rng = np.random.default_rng(4)
+    features, concepts = sparse_features(rng, 300, 7), rng.random((300, 5)) < 0.3
+    scores = threshold_scores(features, concepts)
+    for i, t in enumerate(THRESHOLDS):
+        active = features > t * features.max(axis=0)  # (N, F)
+        tp = active.T.astype(float) @ concepts
+        predicted = active.sum(axis=0)[:, None]
+        np.testing.assert_array_equal(scores["true_positives"][i], tp)
+        np.testing.assert_allclose(scores["precision"][i], tp / np.maximum(predicted, 1), rtol=1e-6)
+        np.testing.assert_allclose(scores["recall"][i], tp / np.maximum(concepts.sum(axis=0), 1), rtol=1e-6)
+        np.testing.assert_allclose(scores["f1"][i], 2 * tp / np.maximum(predicted + concepts.sum(axis=0), 1), rtol=1e-6)
+
+
+def test_auroc_matches_counting_every_pair():
+    rng = np.random.default_rng(5)
+    features, concepts = sparse_features(rng, 80, 6), rng.random((80, 4)) < 0.4
+    concepts[:, 3] = True  # undefined: 0.5
+    expected = np.full((6, 4), 0.5)
+    for f in range(6):
+        for c in range(3):
+            pos, neg = features[concepts[:, c], f], features[~concepts[:, c], f]
+            pairs = pos[:, None] - neg[None, :]
+            expected[f, c] = ((pairs > 0) + 0.5 * (pairs == 0)).mean()
+    np.testing.assert_allclose(auroc(features, concepts), expected, atol=1e-9)
+
+
+def test_negative_features_are_refused():
+    with pytest.raises(ValueError, match="non-negative"):
+        threshold_scores(np.array([[-1.0], [1.0]]), np.array([[True], [False]]))
 
 
 def test_labels_and_board_reconstruction():
