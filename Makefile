@@ -1,7 +1,8 @@
 # `make` sets up .venv and runs the whole pipeline from scratch (about 65 minutes on 2 cores):
 # AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data and the report
 # (docs/features.md). `make quick`:
-# the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests.
+# the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests (with
+# Ray, for the --ray paths' tests).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -67,8 +68,8 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(BIN)/pip install -r requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-ray.txt
+	$(BIN)/pip install -r requirements-dev.txt -r requirements-ray.txt
 	touch $@
 
 clean:

@@ -176,6 +176,7 @@ class Coach:
 
     def __init__(self, game, config, run_dir, progress=True):
         self.game, self.rules, self.config, self.run_dir, self.progress = game, game.rules, config, run_dir, progress
+        self.selfplay_pool = None  # under --ray, othello/ray_selfplay.py's pool plays the games
         self.mcts_config = MCTSConfig(config.num_simulations, config.c_puct, config.dirichlet_alpha,
                                       config.dirichlet_fraction, config.margin_weight, config.fpu_parent_value)
         iteration_rng(config.seed, 0)  # seeds the initial weights
@@ -217,10 +218,13 @@ class Coach:
             rng = iteration_rng(config.seed, iteration)
             for group in self.network.optimizer.param_groups:
                 group["lr"] = learning_rate(config, iteration)
-            examples, play_stats = self_play(self.rules, self.network.predict_batch, self.mcts_config,
-                                             config.games_per_iteration, config.batch_games,
-                                             config.temperature_moves, rng, self.progress, config.q_weight,
-                                             config.solver_empties)
+            if self.selfplay_pool is not None:  # the newest network, published to the workers
+                examples, play_stats = self.selfplay_pool.play(self.network.checkpoint(), iteration)
+            else:
+                examples, play_stats = self_play(self.rules, self.network.predict_batch, self.mcts_config,
+                                                 config.games_per_iteration, config.batch_games,
+                                                 config.temperature_moves, rng, self.progress, config.q_weight,
+                                                 config.solver_empties)
             self.window = (self.window + [examples])[-config.window_iterations:]
             data = {k: np.concatenate([e[k] for e in self.window]) for k in examples}
             steps = max(1, int(config.train_epochs * len(data["values"]) / config.batch_size))
@@ -250,7 +254,10 @@ class Coach:
                 "train/value_loss": losses["value_loss"], "arena/wins": arena.wins, "arena/losses": arena.losses,
                 "arena/draws": arena.draws, "arena/accepted": accepted, "arena/best_iteration": self.best_iteration,
                 "time/iteration_s": time.perf_counter() - start, "time/solver_s": play_stats["solver_seconds"],
+                "time/selfplay_s": play_stats["seconds"],
             })
+            if "retried_calls" in play_stats:  # calls lost with a Ray worker and played again
+                metrics["selfplay/retried_calls"] = play_stats["retried_calls"]
             self.iteration = iteration
             self.history.append(metrics)
             self.save()

@@ -99,8 +99,22 @@ class AlphaZeroConfig:
     """log metrics to Weights & Biases (needs `pip install wandb`)"""
     progress: bool = True
     """tqdm progress bars"""
+    ray: bool = False
+    """self-play on a Ray cluster: a pool of workers plays each iteration's games, calls of
+    --batch-games games each (docs/ray.md; needs requirements-ray.txt); a run started with it
+    continues with it"""
+    ray_workers: int = 0
+    """--ray: self-play workers (0: as many as the cluster's CPUs allow at --ray-cpus each)"""
+    ray_cpus: int = 1
+    """--ray: CPUs (torch threads) per self-play worker"""
+    ray_address: str = ""
+    """--ray: the cluster to join (default: RAY_ADDRESS, else a cluster `ray start` began here,
+    else a new one on this machine)"""
 
     def __post_init__(self):
+        if not self.ray and (self.ray_workers or self.ray_cpus != 1 or self.ray_address):
+            raise ValueError("--ray-workers, --ray-cpus and --ray-address set up --ray: add --ray, or drop them")
+        require_at_least(self, 0, "ray_workers")
         require_at_least(self, 1, "iterations", "games_per_iteration", "batch_games", "num_simulations",
                          "window_iterations", "batch_size", "arena_games", "width", "depth", "threads")
         if self.eval_games < 0 or self.opening_plies < 0 or self.temperature_moves < 0:
@@ -161,7 +175,8 @@ def main(argv=None):
         if not resume_path.exists():
             sys.exit(f"error: nothing to resume: {resume_path} does not exist (start without --resume)")
         # The run keeps its own settings; only these run-control flags come from this command.
-        control = {k: getattr(config, k) for k in ("iterations", "export", "wandb", "progress", "threads", "out_dir")}
+        control = {k: getattr(config, k) for k in ("iterations", "export", "wandb", "progress", "threads", "out_dir",
+                                                   "ray_workers", "ray_cpus", "ray_address")}
         try:
             saved = replace(AlphaZeroConfig(**saved_config(resume_path)), resume=True, **control)
         except CheckpointError as error:
@@ -175,6 +190,30 @@ def main(argv=None):
     torch.set_num_threads(config.threads)
     game = OthelloGame(6)
     coach = Coach(game, config, run_dir, progress=config.progress)
+    coach.selfplay_pool = start_ray(config, coach.mcts_config)
+    try:
+        train(coach, config, run_dir, argv)
+    finally:
+        if coach.selfplay_pool is not None:
+            coach.selfplay_pool.close()
+
+
+def start_ray(config, mcts_config):
+    """The Ray self-play pool under --ray (Ray imported only then), else None."""
+    if not config.ray:
+        return None
+    from othello.ray_cluster import RaySetupError, connect
+    try:
+        connect(config.ray_address)
+    except RaySetupError as error:
+        sys.exit(f"error: {error}")
+    from othello.ray_selfplay import SelfPlayPool
+    pool = SelfPlayPool(config, mcts_config, config.ray_workers, config.ray_cpus)
+    print(f"self-play on Ray: {len(pool.workers)} workers, {config.ray_cpus} CPUs each")
+    return pool
+
+
+def train(coach, config, run_dir, argv):
     if config.resume:
         coach.load()
         print(f"resuming {run_dir} after iteration {coach.iteration}")

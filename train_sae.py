@@ -28,6 +28,7 @@ from NetworkWrapper import CheckpointError, NetworkWrapper, default_device
 from othello.bitboard import bitboard_rules
 from othello.cli import parse_config, require_at_least
 from othello.OthelloPlayers import SHIPPED_MODEL
+from othello.ray_cluster import RaySetupError, connect  # imports Ray only when connect() is called
 from sae.activations import (ActivationError, collection_settings, file_sha256, load_activations, resid_field,
                              search_simulations, write_text_atomic)
 from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows
@@ -113,8 +114,20 @@ class SweepConfig:
     """log each SAE's record to Weights & Biases (needs `pip install wandb`)"""
     progress: bool = True
     """tqdm progress bars"""
+    ray: bool = False
+    """train on a Ray cluster: each training group (or wide SAE) is one task, a GPU each where
+    there are GPUs (docs/ray.md; needs requirements-ray.txt); --activations and --out-dir must be
+    on storage every node sees"""
+    ray_cpus: int = 1
+    """--ray: CPUs (torch threads) per training task"""
+    ray_address: str = ""
+    """--ray: the cluster to join (default: RAY_ADDRESS, else a cluster `ray start` began here,
+    else a new one on this machine)"""
 
     def __post_init__(self):
+        if not self.ray and (self.ray_cpus != 1 or self.ray_address):
+            raise ValueError("--ray-cpus and --ray-address set up --ray: add --ray, or drop them")
+        require_at_least(self, 1, "ray_cpus")
         if self.profile not in PROFILES:
             raise ValueError(f"--profile must be one of {', '.join(PROFILES)}, got '{self.profile}'")
         require_at_least(self, 0, "steps", "batch_size", "lr", "threads", "layer")  # 0: the profile's / torch's
@@ -178,6 +191,7 @@ class SweepData:
         heldout = load_activations(config.activations, "heldout", [field, *CONCEPT_FIELDS], checkpoint_sha256=sha256)
         rows = sample_rows(len(train[field]), config.max_train(), rng)
         held_rows = sample_rows(len(heldout[field]), PROFILES[config.profile]["max_heldout"], rng)
+        self.train_rows = rows  # what a --ray task reads (sae/ray_sweep.py)
         self.train = torch.from_numpy(np.asarray(train[field][rows])).to(device)
         self.train_boards = np.asarray(train["boards"][rows])
         self.heldout = torch.from_numpy(np.asarray(heldout[field][held_rows])).to(device)
@@ -247,37 +261,37 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     train_config = config.train_config()
     out_dir = Path(config.out_dir)
     run = start_wandb(config) if config.wandb else None
-    records = []
     groups = config.sae_configs(data.train.shape[1])
     bar = tqdm(total=sum(map(len, groups)), desc="sweep", unit="sae", disable=not config.progress)
-    for group in groups:
-        expected = [{"sae_config": c.to_dict(), "train_config": train_config.to_dict(), **data.source}
-                    for _, c in group]
-        done = [finished_record(out_dir / name, e) for (name, _), e in zip(group, expected)]
-        for (name, _), record in zip(group, done):
+    # done[g][i], expected[g][i]: SAE i of group g's record and run keys; jobs: (g, [i], [SAE]) to train
+    done, expected, jobs = [], [], []
+    for g, group in enumerate(groups):
+        expected.append([{"sae_config": c.to_dict(), "train_config": train_config.to_dict(), **data.source}
+                         for _, c in group])
+        done.append([finished_record(out_dir / name, e) for (name, _), e in zip(group, expected[g])])
+        for (name, _), record in zip(group, done[g]):
             if record is not None and not CONCEPT_KEYS <= record.keys():  # finished before these metrics
                 record.update(concept_metrics(load_saelens(out_dir / name).to(device), data))  # scale folded in
                 update_metadata(out_dir / name, record=record)
                 write_json(out_dir / name / "record.json", record)
-        todo = [i for i, record in enumerate(done) if record is None]
-        width = group[0][1].n_features
-        together = [todo] if width <= GROUP_MAX_FEATURES else [[i] for i in todo]
-        for indices in [i for i in together if i]:
-            saes = [new_sae(group[i], config.seed, device) for i in indices]
-            train_records = train_saes(saes, data.train, train_config, config.progress,
-                                       desc=f"{width} features")
-            for i, sae, train_record in zip(indices, saes, train_records):
-                name, sae_config = group[i]
-                record = {"name": name, **sae_record_keys(sae_config, train_config, config.layer),
-                          **train_record, **evaluate(sae, network, data, config.layer, baseline), **expected[i]}
-                export_saelens(sae, out_dir / name, metadata={"layer": config.layer, "record": record})
-                write_json(out_dir / name / "record.json", record)  # last: marks the SAE finished
-                done[i] = record
-                if run:
-                    run.log({k: v for k, v in record.items() if isinstance(v, (int, float))})
-        records += done
-        bar.update(len(group))
+        todo = [i for i, record in enumerate(done[g]) if record is None]
+        bar.update(len(group) - len(todo))
+        together = [todo] if group[0][1].n_features <= GROUP_MAX_FEATURES else [[i] for i in todo]
+        jobs += [(g, indices, [new_sae(group[i], config.seed, device) for i in indices]) for indices in together if indices]
+    for j, train_records in train_jobs(jobs, data, train_config, config):
+        g, indices, saes = jobs[j]
+        for i, sae, train_record in zip(indices, saes, train_records):
+            name, sae_config = groups[g][i]
+            record = {"name": name, **sae_record_keys(sae_config, train_config, config.layer),
+                      **train_record, **evaluate(sae, network, data, config.layer, baseline), **expected[g][i]}
+            export_saelens(sae, out_dir / name, metadata={"layer": config.layer, "record": record})
+            write_json(out_dir / name / "record.json", record)  # last: marks the SAE finished
+            done[g][i] = record
+            bar.update(1)
+            if run:
+                run.log({k: v for k, v in record.items() if isinstance(v, (int, float))})
     bar.close()
+    records = [record for group in done for record in group]
     scaling = {"command": command, "config": asdict(config),
                "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
                **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
@@ -287,6 +301,19 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     if run:
         run.finish()
     return scaling
+
+
+def train_jobs(jobs, data, train_config, config):
+    """Train each job's SAEs, here in order or as Ray tasks (--ray) as they finish; yields (job
+    index, train records), the job's SAEs then trained."""
+    if config.ray:
+        from sae.ray_sweep import train_on_ray
+        connect(config.ray_address)
+        yield from train_on_ray([saes for _, _, saes in jobs], config.activations, resid_field(config.layer),
+                                data.checkpoint_sha256, data.train_rows, train_config, config.ray_cpus)
+        return
+    for j, (_, _, saes) in enumerate(jobs):
+        yield j, train_saes(saes, data.train, train_config, config.progress, desc=f"{saes[0].config.n_features} features")
 
 
 def new_sae(named_config, seed, device):
@@ -321,8 +348,10 @@ def main(argv=None):
     start = time.perf_counter()
     command = " ".join(["python", "train_sae.py", *(sys.argv[1:] if argv is None else argv)])
     try:
+        if config.ray:  # fail now, not after loading the data
+            connect(config.ray_address)
         scaling = run_sweep(config, command)
-    except (ActivationError, CheckpointError, ValueError) as error:
+    except (ActivationError, CheckpointError, ValueError, RaySetupError) as error:
         sys.exit(f"error: {error}")
     scaling_path = Path(config.scaling or ("scaling.json" if config.default_grid else Path(config.out_dir) / "scaling.json"))
     write_json(scaling_path, scaling)
