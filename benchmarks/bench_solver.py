@@ -4,12 +4,14 @@ empty transposition table.
 
     python benchmarks/bench_solver.py                      # about 2 minutes on one core
     python benchmarks/bench_solver.py --no-start --empties 20,22   # the comparison only
+    python benchmarks/bench_solver.py --baseline 33f5397 --empties 24,26   # the last tuning, start included
 
 The earlier version is `othello/solver.c` at the git revision `--baseline` (the solver before
 MTD(f) by default), read with `git show` into a temporary file, so it needs the repo's git
-history; `--baseline ''` skips it. The baseline cannot clear its table, so it keeps what it
-stored for the earlier positions (of other games: little that helps, and if anything it favours
-the baseline).
+history; `--baseline ''` skips it. A baseline with MTD(f) (33f5397 and later) is timed as the
+current solver, from an empty table, on the start position too. An older one cannot clear its
+table, so it keeps what it stored for the earlier positions (of other games: little that helps,
+and if anything it favours the baseline).
 """
 import subprocess
 import sys
@@ -87,15 +89,17 @@ def timed(solve, mine, theirs):
 
 
 def cold_solve(library, mine, theirs):
-    """(value, nodes, seconds) for the current solver from an empty table."""
+    """(value, nodes, seconds) for a solver with MTD(f) (the current one) from an empty table."""
     library.clear_table()
     nodes = library.nodes()
-    value, seconds = timed(lambda m, t: solver.exact_value(m, t), mine, theirs)
+    value, seconds = timed(lambda m, t: library.solve_exact(int(m), int(t), 0), mine, theirs)
     return value, library.nodes() - nodes, seconds
 
 
 def baseline_solver(revision, scratch):
-    """A function giving the exact value of a position with othello/solver.c at `revision`."""
+    """(solve, cold): a function giving the exact value of a position with othello/solver.c at
+    `revision`, and whether it starts each solve from an empty table as the current one does
+    (the versions with MTD(f)); the older ones cannot clear their table."""
     text = subprocess.run(["git", "show", f"{revision}:othello/solver.c"], cwd=REPO, capture_output=True,
                           text=True)
     if text.returncode != 0:
@@ -104,7 +108,9 @@ def baseline_solver(revision, scratch):
     source = Path(scratch) / "solver_baseline.c"
     source.write_text(text.stdout)
     library = solver.load_library(source)
-    return lambda mine, theirs: library.solve(mine, theirs, -solver.MAX_VALUE, solver.MAX_VALUE)
+    if hasattr(library, "clear_table"):
+        return (lambda mine, theirs: cold_solve(library, mine, theirs)[0]), True
+    return (lambda mine, theirs: library.solve(mine, theirs, -solver.MAX_VALUE, solver.MAX_VALUE)), False
 
 
 def main():
@@ -112,18 +118,22 @@ def main():
     library = solver._library()
     solver.exact_value(0, 0)  # allocate the table now: first touching its memory is no part of a solve
     print("exact 6x6 solver (othello/solver.c): CPU seconds on one core; the current solver starts each solve from an empty table")
-    if config.start:
-        rules = bitboard_rules(6)
-        value, nodes, seconds = cold_solve(library, rules.start_mine, rules.start_theirs)
-        print(f"start position (32 empties): value {value:+d} for Black in {seconds:.1f} s, "
-              f"{nodes / 1e6:,.0f}M nodes ({nodes / seconds / 1e6:.1f}M nodes/s)")
     counts = config.empty_counts()
-    if not counts:
-        return
-    positions = sample_positions(counts, config.positions, config.seed)
     with tempfile.TemporaryDirectory() as scratch:
-        old = baseline_solver(config.baseline, scratch) if config.baseline else None
-        if old:  # the baseline cannot clear its table: it touches its memory on a spare position first
+        old, old_cold = baseline_solver(config.baseline, scratch) if config.baseline else (None, False)
+        if config.start:
+            rules = bitboard_rules(6)
+            value, nodes, seconds = cold_solve(library, rules.start_mine, rules.start_theirs)
+            print(f"start position (32 empties): value {value:+d} for Black in {seconds:.1f} s, "
+                  f"{nodes / 1e6:,.0f}M nodes ({nodes / seconds / 1e6:.1f}M nodes/s)", flush=True)
+            if old_cold:  # side by side, so that the ratio holds on a busy machine (the older ones take hours)
+                old_value, old_seconds = timed(old, rules.start_mine, rules.start_theirs)
+                print(f"  {config.baseline}: value {old_value:+d} in {old_seconds:.1f} s "
+                      f"(the current solver {old_seconds / seconds:.2f}x as fast)", flush=True)
+        if not counts:
+            return
+        positions = sample_positions(counts, config.positions, config.seed)
+        if old and not old_cold:  # it cannot clear its table: it touches its memory on a spare position first
             old(*sample_positions([counts[0]], 1, config.seed + 1)[counts[0]][0])
         header = f"{'empties':>7} {'value':>5} {'nodes':>9} {'new (s)':>8}"
         print(header + (f" {config.baseline + ' (s)':>14} {'speed-up':>8}" if old else ""))

@@ -5,7 +5,7 @@
  * perfect play, empty squares counting for nobody. Every search is fail-soft: inside the window
  * (alpha, beta) the value is exact; outside it, a bound on the same side.
  *
- * What makes it fast (the start position, 32 empties, in 88 s of one core of a quiet 2-core
+ * What makes it fast (the start position, 32 empties, in about 68 s of one core of a quiet 2-core
  * machine, where the solver before these took over 13 minutes for one 28-empty position):
  * - exact values come from null-window tests (MTD(f), Plaat et al. 1996), each as cheap as a
  *   win/loss test, their bounds kept in a transposition table between the tests;
@@ -14,13 +14,17 @@
  *   (enhanced transposition cutoff, Plaat et al. 1996);
  * - above SHALLOW empties the table's move comes first, the others sorted by a shallow search
  *   of a midgame evaluation (2 to 6 plies, deeper further from the end), or fastest first
- *   (fewest opponent replies) near the end; below SHALLOW, by quadrant parity and square class
- *   with no move generation: the empty squares are tried one by one, the last 3 by dedicated code;
+ *   (fewest opponent replies) near the end, moves the table proves useless last; below SHALLOW,
+ *   by quadrant parity and square class with no move generation: the empty squares are tried one
+ *   by one, the last 3 by dedicated code;
  * - far from the end, positions are stored up to the board's 8 symmetries;
- * - a side whose opponent owns s stable discs cannot end above 36 - 2s (stability cutoff).
+ * - a side whose opponent owns s stable discs cannot end above 36 - 2s (stability cutoff);
+ * - the table lies on huge pages where the system grants them (fewer TLB misses).
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 typedef uint64_t u64;
 
@@ -157,6 +161,7 @@ static u64 node_count;
 #define ENTRY_LOWER(e) ((int)((e)->key_and_data >> 48 & 255) - 64)
 #define ENTRY_UPPER(e) ((int)((e)->key_and_data >> 56) - 64)
 #define NO_MOVE 63
+#define PROVEN_LOW 1000  /* added to the order key of a move the table proves cannot raise alpha */
 
 static inline Entry *bucket(u64 P, u64 O) {
     u64 hash = P * 0x9E3779B97F4A7C15ULL + O * 0xC2B2AE3D27D4EB4FULL;
@@ -280,10 +285,12 @@ static int search_shallow(u64 P, u64 O, int alpha, int beta, int passed) {
 /* --- move ordering above SHALLOW empties --- */
 
 /* Alpha-beta cuts the most when the best move comes first (Knuth & Moore 1975). Fewest replies
- * for the opponent ("fastest first", the usual endgame order) is a cheap guess at it, a corner a
- * little earlier: the lower the key the earlier the move. */
+ * for the opponent ("fastest first", the usual endgame order) is a cheap guess at it, a reply on
+ * a corner counting 1.5, a corner of ours a little earlier and an X square a little later (5%
+ * fewer nodes than the replies alone): the lower the key the earlier the move. */
 static inline int move_key(u64 child_P, u64 child_O, u64 x) {
-    return 4 * popcount(legal_moves(child_P, child_O)) - (x & CORNERS ? 3 : 0);
+    u64 replies = legal_moves(child_P, child_O);
+    return 4 * popcount(replies) + 2 * popcount(replies & CORNERS) - (x & CORNERS ? 3 : 0) + (x & X_SQUARES ? 2 : 0);
 }
 
 /* A midgame evaluation for the side to move, for ordering only: mobility, corners, and X
@@ -308,11 +315,12 @@ static int eval_search(u64 P, u64 O, int depth, int alpha, int beta) {
         return -eval_search(O, P, depth, -beta, -alpha);
     }
     int best = -100000;
-    while (moves) {
-        u64 x = moves & -moves, f = flips(first_bit(x), P, O);
-        moves ^= x;
-        int v = -eval_search(O & ~f, P | f | x, depth - 1, -beta, -(alpha > best ? alpha : best));
-        if (v > best && (best = v) >= beta) break;
+    for (int c = 0; c < 3; c++) {  /* corners first, the squares that give one away last: a third fewer nodes */
+        for (u64 squares = moves & CLASSES[c]; squares; squares &= squares - 1) {
+            u64 x = squares & -squares, f = flips(first_bit(x), P, O);
+            int v = -eval_search(O & ~f, P | f | x, depth - 1, -beta, -(alpha > best ? alpha : best));
+            if (v > best && (best = v) >= beta) return best;
+        }
     }
     return best;
 }
@@ -401,6 +409,7 @@ static int search(u64 P, u64 O, int alpha, int beta, int passed) {
                 store(key_P, key_O, empties, SYM[sym][square], value, MAX_VALUE);
                 return value;
             }
+            if (c && -ENTRY_LOWER(c) <= alpha) key += PROVEN_LOW;  /* last, and not worth an ordering search */
         }
         int i = count++;
         for (; i > 0 && keys[i - 1] > key; i--) {
@@ -411,6 +420,10 @@ static int search(u64 P, u64 O, int alpha, int beta, int passed) {
     if (sort_depth) {  /* sort again by a shallow search, in the first order, bounded by the best so far */
         int best_eval = 100000;  /* the least child value so far */
         for (int i = 0; i < count; i++) {
+            if (keys[i] >= PROVEN_LOW) {
+                keys[i] = 200000;
+                continue;
+            }
             keys[i] = eval_search(next_P[i], next_O[i], sort_depth - 1, -100000, best_eval);
             if (keys[i] < best_eval) best_eval = keys[i];
         }
@@ -453,9 +466,18 @@ static int ensure_table(void) {
         init_diagonals();
         init_rays();
         init_symmetries();
-        table = calloc(2ULL << BUCKET_BITS, sizeof(Entry));
+        /* The table on huge pages where the system grants them: its probes land anywhere in
+         * 128 MiB, and with 4 KiB pages most of them also miss the TLB (10% of the time). */
+        size_t bytes = (2ULL << BUCKET_BITS) * sizeof(Entry);
+        void *memory;
+        if (posix_memalign(&memory, 1 << 21, bytes)) return 0;
+#ifdef MADV_HUGEPAGE
+        madvise(memory, bytes, MADV_HUGEPAGE);
+#endif
+        memset(memory, 0, bytes);
+        table = memory;
     }
-    return table != NULL;
+    return 1;
 }
 
 /* Value of the position for the side to move, exact inside (alpha, beta), else a bound on the

@@ -164,8 +164,9 @@ class OpeningTable:
             self.plies = data["plies"]
             self.outcomes = {p["board"]: int(p["outcome"]) for p in data["positions"]}
         except FileNotFoundError:
-            raise FileNotFoundError(f"{self.path} is missing: it ships with the repo, and "
-                                    f"`python -m othello.solver --plies {plies}` rebuilds it") from None
+            shipped = " (the 4-ply one ships with the repo: git checkout -- it)" if plies == 4 and not path else ""
+            raise FileNotFoundError(f"{self.path} is missing: `python -m othello.solver --plies {plies}` "
+                                    f"builds it{shipped}") from None
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{self.path} is not a valid openings table: {error!r}") from None
 

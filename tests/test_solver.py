@@ -88,6 +88,8 @@ def test_games_are_split_by_the_perfect_play_outcome_of_the_players_side():
 def test_openings_table_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="openings4.json is missing.*othello.solver --plies 4"):
         solver.OpeningTable(4, tmp_path / "openings4.json")
+    with pytest.raises(FileNotFoundError, match=r"openings0.json is missing: `python -m othello.solver --plies 0` builds it$"):
+        solver.OpeningTable(0)  # only the 4-ply table ships: no "git checkout" for the others
     corrupt = tmp_path / "corrupt.json"
     corrupt.write_text('{"plies": 4, "positions": [{"board": "x"}')
     with pytest.raises(ValueError, match="corrupt.json is not a valid openings table"):
