@@ -127,6 +127,35 @@ def test_training_together_equals_training_alone(architecture):
         assert record["final_mse"] == pytest.approx(alone_record["final_mse"], rel=1e-4)
 
 
+@pytest.mark.parametrize("architecture", ["topk", "batchtopk", "matryoshka"])
+def test_auxk_trains_only_dead_latents_and_only_while_some_are_dead(architecture):
+    torch.manual_seed(0)
+    x = torch.randn(2000, 8).abs()
+
+    def trained(dead_after):
+        torch.manual_seed(0)
+        sae = SparseAutoencoder(SAEConfig(d_in=8, n_features=16, architecture=architecture, k=2, matryoshka_groups=2))
+        with torch.no_grad():  # latent 3 is never among the top k, but its pre-activation is positive
+            sae.W_enc[:, 3] = 1e-3
+        before = sae.W_enc[:, 3].clone()
+        record = train_saes([sae], x, SAETrainConfig(steps=20, batch_size=100, dead_after=dead_after), progress=False)[0]
+        return sae, before, record
+
+    sae, before, record = trained(dead_after=10**9)  # nobody counts as dead: no AuxK
+    torch.testing.assert_close(sae.W_enc[:, 3], before, rtol=0, atol=0)  # no gradient ever reached it
+    assert record["final_aux"] == 0
+    sae, before, record = trained(dead_after=300)  # dead after 3 steps: AuxK trains it
+    assert not torch.equal(sae.W_enc[:, 3], before) and record["final_aux"] > 0
+    # with no dead latent the AuxK term and its gradient are exactly zero, so skipping it is exact
+    out = sae.training_forward(x[:50])
+    loss, parts = sae.loss(x[:50], out, dead_mask=torch.zeros(16, dtype=torch.bool))
+    assert parts["aux"] == 0
+    plain, _ = sae.loss(x[:50], out)
+    for with_aux, without in zip(torch.autograd.grad(loss, list(sae.parameters()), allow_unused=True, retain_graph=True),
+                                 torch.autograd.grad(plain, list(sae.parameters()), allow_unused=True)):
+        assert (with_aux is None and without is None) or torch.equal(with_aux, without)
+
+
 def test_input_scale_and_initialisation():
     sae = SparseAutoencoder(SAEConfig(d_in=16, n_features=32, init_decoder_norm=0.1))
     torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.full((32,), 0.1))
