@@ -79,12 +79,26 @@ def test_benchmarks_refuse_nonsense_counts_as_usage_errors(tmp_path):
              ("bench_viewer.py", "--repeats=0"): "--repeats must be at least 1",
              ("bench_solver.py", "--empties=20,x"): "--empties takes comma-separated counts from 1 to 31",
              ("strength.py", "--sims=0"): "--sims must be at least 1",
-             ("sae_convergence.py", "--architectures=gated"): "--architectures takes l1, topk"}
+             ("sae_convergence.py", "--architectures=gated"): "--architectures takes l1, topk",
+             ("bench_concepts.py", "--widths=16"): "--widths takes comma-separated widths of at least --l0"}
     runs = {case: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / case[0]), case[1]], cwd=tmp_path,
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for case in cases}
     for case, run in runs.items():
         _, err = run.communicate(timeout=120)
         assert run.returncode == 2 and cases[case] in err, (case, err)
+
+
+def test_concepts_benchmark_agrees_with_the_dense_version_it_replaced(tmp_path):
+    """It fails if the two versions report different numbers. The baseline is read with git
+    show, so a shallow clone without it skips."""
+    if subprocess.run(["git", "cat-file", "-e", "33f5397:sae/concepts.py"], cwd=REPO, capture_output=True).returncode:
+        pytest.skip("the git history holding the baseline revision 33f5397 is not here (shallow clone)")
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_concepts.py"), "--widths", "64,128",
+                           "--positions", "400", "--l0", "4", "--threads", "1"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["64", "128"] and all(row[3].endswith("x") for row in rows)
 
 
 def test_solver_benchmark_runs_with_tiny_settings(tmp_path):
