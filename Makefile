@@ -60,6 +60,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_mcts.py
 	$(BIN)/python benchmarks/bench_sae.py
+	$(BIN)/python benchmarks/bench_concepts.py
 	$(BIN)/python benchmarks/bench_viewer.py
 	$(BIN)/python benchmarks/bench_solver.py
 
