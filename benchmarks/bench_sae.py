@@ -4,7 +4,9 @@ Prints (1) the matmul peak: the best of a square 2048^3 product and the SAE's ow
 shape; (2) the training throughput of a 4096-feature L1 SAE (activations per second, and the
 FLOP rate it implies: 10 * d_in * n_features per activation per step: two forward matmuls,
 three backward, no gradient for the input); (3) for each width, the five L1 penalties
-trained one at a time against together as one vectorised group (train_saes).
+trained one at a time against together as one vectorised group (train_saes); (4) for each
+width, the TopK family's throughput while no latent is dead (the trainer skips AuxK) against
+AuxK on every step.
 
     python benchmarks/bench_sae.py [--steps 40] [--threads 2]
 """
@@ -92,6 +94,19 @@ def main(argv=None):
         alone = timed(lambda: [train_sae(sae, x, train, progress=False) for sae in fresh()])
         together = timed(lambda: train_saes(fresh(), x, train, progress=False))
         print(f"  {width:>5} features: {alone:6.2f} s vs {together:6.2f} s  ({alone / together:.2f}x)")
+
+    print(f"TopK family (k 32, centred), batch {config.group_batch_size}: activations/s with no latent dead "
+          "(no AuxK) vs all of them (AuxK every step)")
+    for width in [int(w) for w in config.widths.split(",") if int(w) >= 32]:
+        rates = []
+        for architecture in ("topk", "batchtopk", "matryoshka"):
+            for dead_after in (10**12, 0):
+                sae = SparseAutoencoder(SAEConfig(d, width, architecture, k=32, centre=True)).to(device)
+                train = SAETrainConfig(steps=config.steps, batch_size=config.group_batch_size, dead_after=dead_after)
+                train_sae(sae, x, SAETrainConfig(steps=3, batch_size=config.group_batch_size), progress=False)  # warm-up
+                rates.append(config.steps * config.group_batch_size / timed(lambda: train_sae(sae, x, train, progress=False)))
+        print(f"  {width:>5} features: " + ", ".join(f"{a} {rates[2 * i]:,.0f} vs {rates[2 * i + 1]:,.0f}"
+                                                   for i, a in enumerate(("topk", "batchtopk", "matryoshka"))))
 
 
 if __name__ == "__main__":
