@@ -41,6 +41,7 @@ def merge(results):
     examples = {k: np.concatenate([e[k] for e, _ in results]) for k in results[0][0]}
     games = np.array([s["games"] for _, s in results])
     stats = {k: sum(s[k] for _, s in results) for k in ("games", "positions", "simulations", "solver_seconds")}
+    stats["worker_seconds"] = sum(s["seconds"] + s["solver_seconds"] for _, s in results)  # time spent playing
     stats["black_score"] = float(np.dot(games, [s["black_score"] for _, s in results]) / games.sum())
     return examples, stats
 
