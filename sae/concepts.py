@@ -72,24 +72,23 @@ def auroc(features, concepts):
     features = _as_tensor(features)
     concepts = torch.as_tensor(np.asarray(concepts, np.float64))
     n, n_features = features.shape
-    rows, columns, values = _firing_entries(features)
-    order = np.lexsort((values.numpy(), columns.numpy()))  # by feature, then activation
-    rows, columns, values = rows[order], columns[order], values[order].numpy()
-    zeros = n - torch.bincount(columns, minlength=n_features).double()  # (F,)
+    rows, columns, values = (t.numpy() for t in _firing_entries(features))
+    order = np.lexsort((values, columns))  # by feature, then activation
+    rows, columns, values = rows[order], columns[order], values[order]
+    zeros = n - np.bincount(columns, minlength=n_features)  # (F,)
     zero_rank = (zeros + 1) / 2
-    # rank of each entry among its feature's: zeros first, then its place among the firing ones
-    first_of_feature = torch.cumsum(torch.bincount(columns, minlength=n_features), 0) - torch.bincount(
-        columns, minlength=n_features)
-    place = torch.arange(len(rows)) - first_of_feature[columns] + 1
-    c = columns.numpy()
-    starts = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (values[1:] != values[:-1])])  # runs of ties
-    ends = np.r_[starts[1:], len(c)]
-    place = place.double().numpy()
-    tied = np.repeat((place[starts] + place[ends - 1]) / 2, ends - starts)  # a run shares its mean place
-    above_zeros = torch.as_tensor(tied) + zeros[columns] - zero_rank[columns]
-    offsets = torch.sparse_coo_tensor(torch.stack([columns, rows]), above_zeros, (n_features, n), check_invariants=False)
+    # each entry's rank: past its feature's zeros, then its place among the firing ones, a run of
+    # ties sharing its mean place
+    place = np.arange(len(rows)) - np.searchsorted(columns, columns) + 1
+    new_run = np.ones(len(columns), bool)
+    new_run[1:] = (columns[1:] != columns[:-1]) | (values[1:] != values[:-1])
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], len(columns))[:len(starts)]  # (none when nothing fires)
+    rank = zeros[columns] + np.repeat((place[starts] + place[ends - 1]) / 2, ends - starts)
+    offsets = torch.sparse_coo_tensor(torch.as_tensor(np.stack([columns, rows])), torch.as_tensor(rank - zero_rank[columns]),
+                                      (n_features, n), check_invariants=False)
     positives = concepts.sum(dim=0)  # (C,)
-    rank_sums = zero_rank.unsqueeze(1) * positives + torch.sparse.mm(offsets, concepts)  # (F, C)
+    rank_sums = torch.as_tensor(zero_rank).unsqueeze(1) * positives + torch.sparse.mm(offsets, concepts)  # (F, C)
     u = (rank_sums - positives * (positives + 1) / 2).numpy()
     positives, negatives = positives.numpy(), n - positives.numpy()
     defined = (positives > 0) & (negatives > 0)

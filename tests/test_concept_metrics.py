@@ -41,6 +41,7 @@ def test_auroc_counts_ties_as_half():
     tied = np.array([[3.0], [1.0], [3.0], [2.0]])  # ties among firing values too: (1 + 0.5) / 2 + ...
     assert auroc(tied, np.array([[1], [0], [0], [1]], bool))[0, 0] == pytest.approx((0.5 + 1 + 0 + 1) / 4)
     assert auroc(features, np.ones((4, 1), bool))[0, 0] == 0.5  # undefined: no negatives
+    assert auroc(np.zeros((4, 2)), concept).tolist() == [[0.5], [0.5]]  # nothing fires: every score tied
 
 
 def sparse_features(rng, n, f):
