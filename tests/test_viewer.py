@@ -120,14 +120,25 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def wait_for(driver, css, count=1, timeout=20):
+def wait_for(driver, css, count=1, timeout=20, text=None):
+    """The first `count` elements matching css, once visible (and, given text, once the first says it).
+
+    The page re-renders on every choice, so an element found may be replaced before it is read:
+    a stale element means "look again", not a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = driver.find_elements("css selector", css)
-        if len(found) >= count and all(e.is_displayed() for e in found[:count]):
-            return found
+        try:
+            found = driver.find_elements("css selector", css)
+            if (len(found) >= count and all(e.is_displayed() for e in found[:count])
+                    and (text is None or text in found[0].text)):
+                return found
+        except StaleElementReferenceException:
+            pass
         time.sleep(0.1)
-    raise AssertionError(f"no {count} visible '{css}' within {timeout}s; page says: "
+    saying = f" saying {text!r}" if text else ""
+    raise AssertionError(f"no {count} visible '{css}'{saying} within {timeout}s; page says: "
                          f"{driver.find_element('tag name', 'body').text[:500]}")
 
 
@@ -151,8 +162,8 @@ def test_browse_features(driver, site, tmp_path):
         width = Select(driver.find_element("css selector", "[data-testid=sae-width]"))
         assert sorted(o.text for o in width.options) == ["32", "64"]
         width.select_by_visible_text("64")
+        wait_for(driver, "[data-testid=sae-summary]", text="of 64 features alive")
         wait_for(driver, "[data-testid=board]", 6)
-        assert "of 64 features alive" in driver.find_element("css selector", "[data-testid=sae-summary]").text
         first = driver.find_element("css selector", "[data-testid=feature-picker]").get_attribute("value")
         driver.find_element("css selector", "[data-testid=next]").click()
         assert driver.find_element("css selector", "[data-testid=feature-picker]").get_attribute("value") != first
