@@ -46,6 +46,7 @@ quick: $(VENV)/.installed
 	$(BIN)/python othello/collect_activations.py --checkpoint $(QUICK)/best.pth.tar --opponents random,greedy \
 		--positions 50000 --sims 16 --out $(QUICK)/activations
 	$(BIN)/python train_sae.py --profile quick --checkpoint $(QUICK)/best.pth.tar --activations $(QUICK)/activations \
+		--architectures batchtopk,jumprelu --arch-widths 1024 \
 		--out-dir $(QUICK)/saes --scaling $(QUICK)/scaling.json --assets $(QUICK)
 
 test: $(VENV)/.installed-dev

@@ -1,9 +1,9 @@
 """Train sparse autoencoders on the layer-2 residual stream of the AlphaZero network (stage 3).
 
-    python train_sae.py                              # the 25-SAE sweep, CPU profile (~25 min on 2 cores)
+    python train_sae.py                              # 25 L1 SAEs + 24 of four architectures, CPU profile
     python train_sae.py --profile quick              # the same pipeline in a few minutes
     python train_sae.py --profile paper              # the original settings, for a GPU
-    python train_sae.py --l1-penalties 3 --n-features 1024          # one SAE
+    python train_sae.py --l1-penalties 3 --n-features 1024 --architectures ""   # one SAE
     python train_sae.py --architectures batchtopk,jumprelu --arch-widths 1024   # the L1 grid and these
     python train_sae.py --architectures topk --ks 8,16,32 --l1-penalties ""   # TopK SAEs alone
 
@@ -41,21 +41,24 @@ from sae.train import SAETrainConfig, train_saes
 DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
 # The matched-sparsity sweep beside the L1 grid: k of the TopK family, and the JumpReLU L0
 # penalties that land near the same L0s on the shipped model's activations (docs/saes.md).
+DEFAULT_ARCHITECTURES = "topk,batchtopk,matryoshka,jumprelu"
 DEFAULT_KS, DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS = "16,32,64", "2,0.6,0.2", "1024,4096"
-# Profiles: steps, batch size, learning rate, training activations (0: all), held-out positions
-# evaluated, and the positions of each split the concept metrics use (labels from train, scores
-# on held-out).
-PROFILES = {
-    "quick": dict(steps=300, batch_size=512, lr=1e-3, max_activations=200_000, max_heldout=20_000,
-                  concept_positions=5_000),
-    "cpu": dict(steps=2400, batch_size=512, lr=5e-4, max_activations=0, max_heldout=100_000,
-                concept_positions=20_000),
-    "paper": dict(steps=12_000, batch_size=16_384, lr=1e-4, max_activations=3_000_000, max_heldout=0,
-                  concept_positions=50_000),
-}
 # SAEs of one width train as one vectorised group up to this width; wider ones are faster one
 # at a time (benchmarks/bench_sae.py measures both).
 GROUP_MAX_FEATURES = 1024
+# Profiles: steps (of SAEs up to GROUP_MAX_FEATURES wide, and of wider ones), batch size,
+# learning rate, training activations (0: all), held-out positions evaluated, and the positions
+# of each split the concept metrics use (labels from train, scores on held-out). The cpu
+# profile's wide SAEs get half the steps: a step costs them 2-4x as much, and the full budget
+# would take the sweep well past an hour on 2 cores (docs/saes.md, "What the sweep costs").
+PROFILES = {
+    "quick": dict(steps=300, wide_steps=300, batch_size=512, lr=1e-3, max_activations=200_000,
+                  max_heldout=20_000, concept_positions=5_000),
+    "cpu": dict(steps=2400, wide_steps=1200, batch_size=512, lr=5e-4, max_activations=0,
+                max_heldout=100_000, concept_positions=20_000),
+    "paper": dict(steps=12_000, wide_steps=12_000, batch_size=16_384, lr=1e-4, max_activations=3_000_000,
+                  max_heldout=0, concept_positions=50_000),
+}
 # Metrics added after the first sweeps: a finished SAE without them gets them on resume.
 CONCEPT_KEYS = {"coverage", "auroc", "explained_features", "probe_cosine"}
 # Keys of an SAE's record.json that say what it was trained on and with (checked on resume);
@@ -75,15 +78,16 @@ class SweepConfig:
     layer: int = 2
     """residual-stream layer the SAEs read"""
     profile: str = "cpu"
-    """quick (minutes), cpu (the default sweep, ~25 min on 2 cores) or paper (the original
+    """quick (minutes), cpu (the default sweep, about an hour on 2 cores) or paper (the original
     settings: batch 16384, lr 1e-4, 12000 steps, 3M activations; for a GPU)"""
     l1_penalties: str = DEFAULT_PENALTIES
     """comma-separated lambdas of the L1 SAEs (empty: none)"""
     n_features: str = DEFAULT_WIDTHS
     """comma-separated dictionary sizes"""
-    architectures: str = ""
+    architectures: str = DEFAULT_ARCHITECTURES
     """comma-separated architectures of the matched-sparsity sweep beside the L1 grid: topk,
-    batchtopk, matryoshka (an SAE per --ks) and jumprelu (an SAE per --jumprelu-penalties)"""
+    batchtopk, matryoshka (an SAE per --ks) and jumprelu (an SAE per --jumprelu-penalties);
+    empty: the L1 grid alone"""
     ks: str = DEFAULT_KS
     """comma-separated k (mean active latents) of the TopK-family SAEs"""
     jumprelu_penalties: str = DEFAULT_JUMPRELU_PENALTIES
@@ -93,7 +97,8 @@ class SweepConfig:
     centre: bool = True
     """SAEs other than L1 encode their input minus b_dec, b_dec starting at the training mean"""
     steps: int = 0
-    """optimiser steps per SAE (0: the profile's)"""
+    """optimiser steps of every SAE (0: the profile's, which gives SAEs wider than 1,024 features
+    fewer in the cpu profile)"""
     batch_size: int = 0
     """activations per step (0: the profile's)"""
     lr: float = 0.0
@@ -154,11 +159,15 @@ class SweepConfig:
 
     @property
     def default_grid(self):
-        return self.l1_penalties == DEFAULT_PENALTIES and self.n_features == DEFAULT_WIDTHS and not self.architecture_list
+        return (self.l1_penalties, self.n_features, self.architectures, self.ks, self.jumprelu_penalties,
+                self.arch_widths) == (DEFAULT_PENALTIES, DEFAULT_WIDTHS, DEFAULT_ARCHITECTURES, DEFAULT_KS,
+                                      DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS)
 
-    def train_config(self):
+    def train_config(self, n_features=0):
+        """The training settings of an SAE this wide (0: the narrow ones')."""
         profile = PROFILES[self.profile]
-        return SAETrainConfig(steps=self.steps or profile["steps"], batch_size=self.batch_size or profile["batch_size"],
+        steps = profile["wide_steps"] if n_features > GROUP_MAX_FEATURES else profile["steps"]
+        return SAETrainConfig(steps=self.steps or steps, batch_size=self.batch_size or profile["batch_size"],
                               lr=self.lr or profile["lr"], seed=self.seed)
 
     def max_train(self):
@@ -258,14 +267,15 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     network = NetworkWrapper.load_checkpoint(config.checkpoint, device)
     data = SweepData(config, network, device)
     baseline = fidelity_baseline(network.net, data.heldout, data.legal, config.layer, data.mean)
-    train_config = config.train_config()
     out_dir = Path(config.out_dir)
     run = start_wandb(config) if config.wandb else None
     groups = config.sae_configs(data.train.shape[1])
     bar = tqdm(total=sum(map(len, groups)), desc="sweep", unit="sae", disable=not config.progress)
-    # done[g][i], expected[g][i]: SAE i of group g's record and run keys; jobs: (g, [i], [SAE]) to train
+    # done[g][i], expected[g][i]: SAE i of group g's record and run keys; jobs: (g, [i], [SAE],
+    # SAETrainConfig) to train
     done, expected, jobs = [], [], []
     for g, group in enumerate(groups):
+        train_config = config.train_config(group[0][1].n_features)
         expected.append([{"sae_config": c.to_dict(), "train_config": train_config.to_dict(), **data.source}
                          for _, c in group])
         done.append([finished_record(out_dir / name, e) for (name, _), e in zip(group, expected[g])])
@@ -277,9 +287,10 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
         todo = [i for i, record in enumerate(done[g]) if record is None]
         bar.update(len(group) - len(todo))
         together = [todo] if group[0][1].n_features <= GROUP_MAX_FEATURES else [[i] for i in todo]
-        jobs += [(g, indices, [new_sae(group[i], config.seed, device) for i in indices]) for indices in together if indices]
-    for j, train_records in train_jobs(jobs, data, train_config, config):
-        g, indices, saes = jobs[j]
+        jobs += [(g, indices, [new_sae(group[i], config.seed, device) for i in indices], train_config)
+                 for indices in together if indices]
+    for j, train_records in train_jobs(jobs, data, config):
+        g, indices, saes, train_config = jobs[j]
         for i, sae, train_record in zip(indices, saes, train_records):
             name, sae_config = groups[g][i]
             record = {"name": name, **sae_record_keys(sae_config, train_config, config.layer),
@@ -292,7 +303,8 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
                 run.log({k: v for k, v in record.items() if isinstance(v, (int, float))})
     bar.close()
     records = [record for group in done for record in group]
-    scaling = {"command": command, "config": asdict(config),
+    train_config = config.train_config()
+    scaling = {"command": command, "config": asdict(config),  # each record has its steps
                "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
                **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
                "ablation_kl_zero": baseline["ablation_kl_zero"], "concept_baselines": data.concepts.baselines(
@@ -303,16 +315,16 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     return scaling
 
 
-def train_jobs(jobs, data, train_config, config):
+def train_jobs(jobs, data, config):
     """Train each job's SAEs, here in order or as Ray tasks (--ray) as they finish; yields (job
     index, train records), the job's SAEs then trained."""
     if config.ray:
         from sae.ray_sweep import train_on_ray
         connect(config.ray_address)
-        yield from train_on_ray([saes for _, _, saes in jobs], config.activations, resid_field(config.layer),
-                                data.checkpoint_sha256, data.train_rows, train_config, config.ray_cpus)
+        yield from train_on_ray([(saes, train_config) for _, _, saes, train_config in jobs], config.activations,
+                                resid_field(config.layer), data.checkpoint_sha256, data.train_rows, config.ray_cpus)
         return
-    for j, (_, _, saes) in enumerate(jobs):
+    for j, (_, _, saes, train_config) in enumerate(jobs):
         yield j, train_saes(saes, data.train, train_config, config.progress, desc=f"{saes[0].config.n_features} features")
 
 

@@ -35,9 +35,9 @@ def train_job(activations, field, checkpoint_sha256, rows, initial, train_config
     return [{k: v.cpu() for k, v in sae.state_dict().items()} for sae in saes], records
 
 
-def train_on_ray(jobs, activations, field, checkpoint_sha256, rows, train_config, cpus):
-    """Train `jobs` (lists of freshly initialised SAEs), all submitted at once; yields
-    (job index, train records) as each finishes, its SAEs then holding the trained weights."""
+def train_on_ray(jobs, activations, field, checkpoint_sha256, rows, cpus):
+    """Train `jobs` ((freshly initialised SAEs, SAETrainConfig) each), all submitted at once;
+    yields (job index, train records) as each finishes, its SAEs then holding the trained weights."""
     options = {"num_cpus": cpus}
     if ray.cluster_resources().get("GPU", 0) > 0:
         options["num_gpus"] = 1
@@ -45,13 +45,13 @@ def train_on_ray(jobs, activations, field, checkpoint_sha256, rows, train_config
     pending = {train_job.options(**options).remote(
         activations, field, checkpoint_sha256, rows,
         [(sae.config, {k: v.cpu() for k, v in sae.state_dict().items()}) for sae in saes], train_config): index
-        for index, saes in enumerate(jobs)}
+        for index, (saes, train_config) in enumerate(jobs)}
     try:
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ref)
             states, records = ray.get(ref)
-            for sae, state in zip(jobs[index], states):
+            for sae, state in zip(jobs[index][0], states):
                 sae.load_state_dict(state)
             yield index, records
     finally:  # the driver stopped early (an error, Ctrl-C): leave nothing running on the cluster

@@ -25,7 +25,7 @@ TINY_AZ = ["--games-per-iteration", "8", "--batch-games", "4", "--num-simulation
            "--window-iterations", "2", "--no-progress", "--threads", "1"]
 # Width 32 trains as one vmap group (one task), width 64 one SAE at a time (a task each).
 TINY_SWEEP = ["--profile", "quick", "--steps", "30", "--batch-size", "64", "--l1-penalties", "1,3",
-              "--n-features", "32,64", "--no-progress"]
+              "--n-features", "32,64", "--architectures", "", "--no-progress"]
 # The concept probes are the slowest part of a tiny sweep and the same on both paths (the
 # driver fits them): fewer steps keep these tests short.
 FAST_PROBES = "import functools, sae.concept_data as c; c.fit_probes = functools.partial(c.fit_probes, steps=5)"

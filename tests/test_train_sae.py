@@ -27,7 +27,8 @@ ARCH_SWEEP = ("--architectures", "topk,batchtopk,matryoshka,jumprelu", "--ks", "
 
 def run(activations, out, *extra):
     train_sae.main(["--activations", str(activations), "--profile", "quick", "--steps", "30", "--batch-size", "64",
-                    "--l1-penalties", "1,3", "--n-features", "32,64", "--out-dir", str(out), "--no-progress", *extra])
+                    "--l1-penalties", "1,3", "--n-features", "32,64", "--architectures", "", "--out-dir", str(out),
+                    "--no-progress", *extra])
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +146,20 @@ def test_activations_collected_again_with_other_settings_train_again(tiny_activa
     (folder / "manifest.json").write_text(json.dumps(manifest))
     run(folder, tmp_path / "saes", "--n-features", "32", "--l1-penalties", "1")
     assert trained == [1]  # other collection settings: trained again
+
+
+def test_the_profile_gives_wide_saes_their_own_steps_and_steps_overrides_both(tiny_activations, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
+    monkeypatch.setitem(train_sae.PROFILES, "quick", {**train_sae.PROFILES["quick"], "steps": 12, "wide_steps": 6})
+    flags = ["--activations", str(tiny_activations[0]), "--profile", "quick", "--batch-size", "64",
+             "--l1-penalties", "1", "--n-features", "32,64", "--architectures", "topk", "--ks", "4",
+             "--arch-widths", "64", "--no-progress"]
+    train_sae.main([*flags, "--out-dir", str(tmp_path / "profile")])
+    steps = {r["name"]: r["steps"] for r in json.loads((tmp_path / "profile" / "scaling.json").read_text())["records"]}
+    assert steps == {"l1_lambda1_f32": 12, "l1_lambda1_f64": 6, "topk_k4_f64": 6}
+    train_sae.main([*flags, "--out-dir", str(tmp_path / "fixed"), "--steps", "9"])
+    steps = {r["name"]: r["steps"] for r in json.loads((tmp_path / "fixed" / "scaling.json").read_text())["records"]}
+    assert set(steps.values()) == {9}
 
 
 def test_activations_of_another_model_are_refused(tiny_activations, tmp_path, capsys):
