@@ -12,8 +12,12 @@ QUICK := runs/quick
 # The shipped model's recipe (docs/training.md): the default run, longer,
 # with a larger replay window, more training per iteration and more exploratory openings.
 SHIPPED_RECIPE := --iterations 40 --window-iterations 10 --train-epochs 4 --temperature-moves 16
-# The SAEs of the viewer's default bundle (shipped in sae/pretrained/; docs/saes.md).
-VIEWER_SAES := l1_lambda2_f1024 l1_lambda3_f2048
+# The shipped SAEs' recipe (docs/saes.md): the sweep's best architectures at L0 40, trained for
+# 4x the sweep's steps; and the viewer's default bundle (shipped in sae/pretrained/): these two
+# and an L1 SAE of the sweep.
+SHIPPED_SAES_RECIPE := --l1-penalties "" --architectures batchtopk,matryoshka --ks 40 --arch-widths 1024 --steps 9600
+SHIPPED_SAES := runs/shipped
+VIEWER_SAES := $(SHIPPED_SAES)/batchtopk_k40_f1024 $(SHIPPED_SAES)/matryoshka_k40_f1024 runs/saes/l1_lambda3_f1024
 
 .PHONY: all alphazero match activations saes vis report quick test test-saelens bench clean
 
@@ -32,10 +36,11 @@ activations: $(VENV)/.installed
 # Resumes: SAEs already trained with the same settings are kept.
 saes: $(VENV)/.installed
 	$(BIN)/python train_sae.py --checkpoint $(RUN)/best.pth.tar
+	$(BIN)/python train_sae.py --checkpoint $(RUN)/best.pth.tar $(SHIPPED_SAES_RECIPE) --out-dir $(SHIPPED_SAES)
 
 vis: $(VENV)/.installed
 	$(BIN)/python vis/generate_vis_data.py --checkpoint $(RUN)/best.pth.tar \
-		--saes $$(echo $(addprefix runs/saes/,$(VIEWER_SAES)) | tr ' ' ,)
+		--saes $$(echo $(VIEWER_SAES) | tr ' ' ,)
 
 report: $(VENV)/.installed
 	$(BIN)/python vis/report.py
@@ -57,13 +62,14 @@ test-saelens: $(VENV)/.installed-dev
 	$(BIN)/pip install sae-lens
 	$(BIN)/python -m pytest -q tests/test_export.py
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_mcts.py
 	$(BIN)/python benchmarks/bench_sae.py
 	$(BIN)/python benchmarks/bench_concepts.py
 	$(BIN)/python benchmarks/bench_viewer.py
 	$(BIN)/python benchmarks/bench_solver.py
+	$(BIN)/python benchmarks/bench_ray.py
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

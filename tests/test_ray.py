@@ -106,6 +106,36 @@ def test_a_pool_plays_every_game_once_as_the_calls_play_here(ray):
         pool.close()
 
 
+def test_a_crashed_worker_restarts_its_lost_call_is_replayed_and_it_rejoins_the_pool(ray):
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from othello.ray_selfplay import SelfPlayPool
+    config = tiny_config(games_per_iteration=12, batch_games=2, num_simulations=8)
+    mcts_config = MCTSConfig(num_simulations=8)
+    network = NetworkWrapper(config.model_config(), config.train_config(), device="cpu")
+    pool = SelfPlayPool(config, mcts_config, 2, 1)
+    try:
+        victim = pool.workers[1]
+        ray.get(victim.node_id.remote())  # started
+        with ThreadPoolExecutor(1) as executor:
+            playing = executor.submit(pool.play, network.checkpoint(), 1)
+            deadline = time.monotonic() + 60
+            while not any(worker is victim for worker, _ in list(pool.running.values())):
+                assert time.monotonic() < deadline, "the worker never got a call"
+                time.sleep(0.01)
+            ray.kill(victim, no_restart=False)  # its process dies mid-call; Ray starts it again
+            examples, stats = playing.result(timeout=120)
+        expected, expected_stats = played_here(config, mcts_config, network, 1)
+        assert stats["retried_calls"] >= 1 and stats["games"] == 12
+        for key in expected:  # the lost call replayed identically, nothing twice
+            assert np.array_equal(examples[key], expected[key]), key
+        _, stats = pool.play(network.checkpoint(), 2)  # the restarted worker is back in the rotation
+        assert stats["games"] == 12 and stats["retried_calls"] == 0 and not pool.pings
+    finally:
+        pool.close()
+
+
 def test_train_alphazero_on_ray_resumes_as_an_uninterrupted_run(ray, tmp_path, capsys):
     def run(name, *extra):
         train_alphazero.main(["--out-dir", str(tmp_path), "--name", name, *TINY_AZ, *extra])
