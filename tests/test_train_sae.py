@@ -186,13 +186,22 @@ def test_bad_flags_are_usage_errors(flags, message, capsys):
     assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["l1_lambda2_f1024", "l1_lambda3_f2048"])
+SHIPPED_SAES = sorted(path.name for path in (REPO / "sae" / "pretrained").iterdir() if path.is_dir())
+
+
+def test_the_shipped_bundle_is_the_best_two_and_an_l1_sae():
+    assert SHIPPED_SAES == ["batchtopk_k40_f1024", "l1_lambda3_f1024", "matryoshka_k40_f1024"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_SAES)
 def test_shipped_saes_reconstruct_the_shipped_model(name, tiny_activations):
+    """Each shipped SAE is one of the sweep's (scaling.json) or of the longer run that trained
+    the best ones (sae/pretrained/scaling.json), as its record says."""
     folder = REPO / "sae" / "pretrained" / name
     record = json.loads((folder / "record.json").read_text())
-    scaling = json.loads((REPO / "scaling.json").read_text())
-    assert {k: v for k, v in record.items() if k not in train_sae.RUN_KEYS} in scaling["records"]
-    assert record["checkpoint_sha256"] == scaling["checkpoint_sha256"]
+    runs = [json.loads(path.read_text()) for path in (REPO / "scaling.json", REPO / "sae" / "pretrained" / "scaling.json")]
+    (scaling,) = [run for run in runs if {k: v for k, v in record.items() if k not in train_sae.RUN_KEYS} in run["records"]]
+    assert record["checkpoint_sha256"] == scaling["checkpoint_sha256"] == runs[0]["checkpoint_sha256"]
     heldout = torch.from_numpy(np.array(load_activations(tiny_activations[0], "heldout", ["resid_2"])["resid_2"]))
     metrics = reconstruction_metrics(load_saelens(folder), heldout)
     assert metrics["fve"] > record["fve"] - 0.15  # fresh positions, a few hundred of them

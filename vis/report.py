@@ -2,7 +2,7 @@
 of the clearest and the most surprising features of one SAE (stage 5, after the viewer data).
 
     python vis/report.py                       # reads scaling.json and vis/data, writes assets/features/
-    python vis/report.py --sae l1_lambda3_f2048 --out runs/report
+    python vis/report.py --sae matryoshka_k40_f1024 --out runs/report
 
 Prints markdown (docs/features.md is its output). "Clearest": for
 each kind of concept, the feature whose label matches it best (F1); "surprising": the
