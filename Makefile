@@ -1,5 +1,6 @@
-# `make` sets up .venv and runs the whole pipeline from scratch (about 65 minutes on 2 cores):
-# AlphaZero, a match, activation collection, the 25-SAE sweep, the viewer's data and the report
+# `make` sets up .venv and runs the whole pipeline from scratch (about 2.5 hours on 2 cores, the
+# SAEs 1.5 of them): AlphaZero, a match, activation collection, the 49-SAE sweep and the shipped
+# SAEs, the viewer's data and the report
 # (docs/features.md). `make quick`:
 # the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests (with
 # Ray, for the --ray paths' tests).
