@@ -127,7 +127,7 @@ def test_the_closing_hint_says_how_to_browse_the_export(tmp_path, monkeypatch):
 def test_shipped_bundle_lists_what_it_holds():
     data_dir = REPO / "vis" / "data"
     index = json.loads((data_dir / "index.json").read_text())
-    assert {entry["name"] for entry in index["saes"]} == {"l1_lambda2_f1024", "l1_lambda3_f2048"}
+    assert [entry["name"] for entry in index["saes"]] == ["batchtopk_k40_f1024", "matryoshka_k40_f1024", "l1_lambda3_f1024"]
     for entry in index["saes"]:
         data = json.loads((data_dir / entry["file"]).read_text())
         assert len(data["features"]) == entry["n_features"] == data["sae"]["n_features"]
