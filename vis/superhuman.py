@@ -1,6 +1,6 @@
 """Where the network beats classical play, and the SAE features behind its moves there.
 
-    python vis/superhuman.py --sae sae/pretrained/batchtopk_k40_f1024   # ~10 min on 2 cores
+    python vis/superhuman.py --sae sae/pretrained/batchtopk_k40_f1024   # ~6 min on 2 cores
     python vis/superhuman.py --sae <folder> --positions 300 --depths 4   # a quick look
 
 Takes held-out positions of the activation set with --min-empties to --max-empties empty squares,
@@ -52,7 +52,7 @@ class SuperhumanConfig:
     """the residual-stream layer the SAE reads"""
     data: str = "vis/data"
     """the viewer data, for the features' concept labels (an SAE not in it: no labels)"""
-    positions: int = 2000
+    positions: int = 1500
     """distinct held-out positions solved and played"""
     min_empties: int = 12
     """fewest empty squares of a position"""
