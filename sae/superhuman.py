@@ -123,10 +123,10 @@ def causal_effect(net, sae, x, legal, layer, values, features, classical_move):
             "became_classical": share(after == classical_move, changed)}
 
 
-def frequency_matched(frequencies, features, rng, exclude=()):
+def frequency_matched(frequencies, features, rng):
     """For each feature, a different random live feature of nearly the same firing frequency:
-    one of the 5 closest in frequency, none in `features` or `exclude`."""
-    taken = set(map(int, features)) | set(map(int, exclude))
+    one of the 5 closest in frequency, none in `features`."""
+    taken = set(map(int, features))
     pool = np.array([f for f in np.flatnonzero(frequencies > 0) if f not in taken])
     matched = []
     for feature in features:

@@ -14,7 +14,7 @@ check of the top features against frequency-matched random ones, and example pos
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from NetworkWrapper import CheckpointError, NetworkWrapper  # noqa: E402
-from othello.bitboard import bitboard_rules  # noqa: E402
+from othello.bitboard import bitboard_rules, popcount  # noqa: E402
 from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.OthelloGame import OthelloGame  # noqa: E402
 from othello.OthelloPlayers import (DEFAULT_SIMULATIONS, SHIPPED_MODEL, AlphaBetaPlayer, GreedyPlayer,  # noqa: E402
@@ -95,7 +95,7 @@ def sample_positions(boards, config, rng):
     least two legal moves, at most config.positions of them at random."""
     rules = bitboard_rules(6)
     mine, theirs = rules.from_boards(boards)
-    moves = rules.unpack(rules.legal_moves(mine, theirs)).sum(axis=1)
+    moves = popcount(rules.legal_moves(mine, theirs))
     empties = empty_squares(rules, mine, theirs)
     keep = (empties >= config.min_empties) & (empties <= config.max_empties) & (moves >= 2)
     pairs = np.unique(np.stack([mine[keep], theirs[keep]], axis=1), axis=0)
@@ -104,7 +104,7 @@ def sample_positions(boards, config, rng):
 
 
 def empty_squares(rules, mine, theirs):
-    return rules.num_squares - rules.unpack(mine | theirs).sum(axis=1).astype(np.int64)
+    return rules.num_squares - popcount(mine | theirs)
 
 
 def _solve(position):
@@ -181,7 +181,7 @@ def analyse(config: SuperhumanConfig):
             "examples": [example(chosen[i], mine, theirs, values, raw_moves, deepest) for i in strongest
                          if attr_super[i, feature] > 0]})
     return {
-        "sae": Path(config.sae).name, "checkpoint": Path(config.checkpoint).name, "config": vars_of(config),
+        "sae": Path(config.sae).name, "checkpoint": Path(config.checkpoint).name, "config": asdict(config),
         "positions": len(mine), "players": list(classical), "reference_player": reference,
         "superhuman": int(superhuman.sum()), "search_superhuman": int(search_superhuman.sum()),
         "control": len(control), "by_empties": phase_counts(empties, superhuman),
@@ -211,10 +211,6 @@ def feature_labels(data, name):
     except (OSError, ValueError, StopIteration, KeyError):
         return {}
     return {f["id"]: f.get("labels", []) for f in features}
-
-
-def vars_of(config):
-    return {k: v for k, v in vars(config).items() if not k.endswith("_list")}
 
 
 def markdown(result):
