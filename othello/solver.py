@@ -118,6 +118,14 @@ def move_values(mine, theirs):
     return {int(a): -exact_value(*rules.next_position(mine, theirs, int(a))) for a in np.flatnonzero(mask)}
 
 
+def move_outcomes(mine, theirs):
+    """{action: +1, 0 or -1, the perfect-play outcome for the side to move after that action}
+    over its legal actions: one null-window search each, far cheaper than move_values."""
+    rules = bitboard_rules(6)
+    mask = rules.action_mask(mine, theirs)
+    return {int(a): -outcome(*rules.next_position(mine, theirs, int(a))) for a in np.flatnonzero(mask)}
+
+
 def worsening_moves(line):
     """The plies of a game at which the side to move made its perfect-play outcome worse (a win
     let go to a draw or a loss, a draw to a loss). line: the game's positions in play order, each

@@ -31,6 +31,13 @@ def test_outcome_is_the_sign_of_the_exact_value():
         assert solver.exact_value(mine, theirs) == max(position.values.values())
 
 
+def test_move_outcomes_are_the_signs_of_the_move_values():
+    positions = [p for p in load_solved_positions() if (p.board == 0).sum() <= 16][:60]
+    for position in positions:
+        signs = {action: int(np.sign(value)) for action, value in position.values.items()}
+        assert solver.move_outcomes(*bitboards(position.board)) == signs
+
+
 def test_finished_game_is_scored_by_disc_difference_with_empties_for_nobody():
     discs = sum(1 << i for i in range(20))  # 20 discs, 16 squares empty, the other side wiped out
     assert RULES.is_over(discs, 0)
