@@ -1,6 +1,6 @@
 # `make` sets up .venv and runs the whole pipeline from scratch (about 2.5 hours on 2 cores, the
 # SAEs 1.5 of them): AlphaZero, a match, activation collection, the 49-SAE sweep and the shipped
-# SAEs, the viewer's data and the report
+# SAEs, the viewer's data, the superhuman positions' analysis (docs/superhuman.md) and the report
 # (docs/features.md). `make quick`:
 # the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests (with
 # Ray, for the --ray paths' tests).
@@ -20,9 +20,9 @@ SHIPPED_SAES_RECIPE := --l1-penalties "" --architectures batchtopk,matryoshka --
 SHIPPED_SAES := runs/shipped
 VIEWER_SAES := $(SHIPPED_SAES)/batchtopk_k40_f1024 $(SHIPPED_SAES)/matryoshka_k40_f1024 runs/saes/l1_lambda3_f1024
 
-.PHONY: all alphazero match activations saes vis report quick test test-saelens bench clean
+.PHONY: all alphazero match activations saes vis superhuman report quick test test-saelens bench clean
 
-all: alphazero match activations saes vis report
+all: alphazero match activations saes vis superhuman report
 
 # Trains from scratch, or continues the run in $(RUN) (a finished run returns at once).
 alphazero: $(VENV)/.installed
@@ -42,6 +42,11 @@ saes: $(VENV)/.installed
 vis: $(VENV)/.installed
 	$(BIN)/python vis/generate_vis_data.py --checkpoint $(RUN)/best.pth.tar \
 		--saes $$(echo $(VIEWER_SAES) | tr ' ' ,)
+
+# Adds its block to the viewer data of the first SAE; run it after `vis`, which rewrites that file.
+superhuman: $(VENV)/.installed
+	$(BIN)/python vis/superhuman.py --checkpoint $(RUN)/best.pth.tar --sae $(word 1,$(VIEWER_SAES)) \
+		--viewer --pictures assets/superhuman
 
 report: $(VENV)/.installed
 	$(BIN)/python vis/report.py

@@ -1,10 +1,9 @@
 """Where the network beats classical play, and which SAE features carry its moves there.
 
-6x6 Othello is solved, so every legal move of a position with few enough empty squares has an
-exact value (the final disc difference under perfect play after it). On such positions:
+6x6 Othello is solved, so every legal move of a position has a perfect-play outcome (win, draw
+or loss for the side to move; the sign of its exact value). On a position:
 
-    keeps the outcome   the move's value has the sign of the best move's (win, draw, loss kept)
-    exact               the move's value is the best value
+    keeps the outcome   the move's outcome is the best move's (a win stays a win, a draw a draw)
     superhuman          the network's move keeps the outcome and every classical player's move
                         (greedy, alpha-beta at each depth) changes it
     control             the network and every classical player all keep it; matched to the
@@ -24,7 +23,8 @@ from sae.interventions import legal_log_policy
 
 
 def move_values_table(values_by_position, num_actions):
-    """[{action: value}] -> (N, A) float array of the exact values, NaN where illegal."""
+    """[{action: value}] -> (N, A) float array, NaN where illegal. The values are exact disc
+    differences or outcomes (+1, 0, -1): what follows reads only their signs."""
     table = np.full((len(values_by_position), num_actions), np.nan)
     for row, values in enumerate(values_by_position):
         for action, value in values.items():
@@ -36,11 +36,6 @@ def keeps_outcome(values, moves):
     """(N,) bool: the move (N,) has the perfect-play outcome of the position's best move."""
     chosen = values[np.arange(len(values)), moves]
     return np.sign(chosen) == np.sign(np.nanmax(values, axis=1))
-
-
-def is_exact(values, moves):
-    """(N,) bool: the move keeps the best value."""
-    return values[np.arange(len(values)), moves] == np.nanmax(values, axis=1)
 
 
 def classify(values, network_moves, classical_moves):
@@ -105,13 +100,12 @@ def moves_without(net, sae, x, legal, layer, features):
 
 def causal_effect(net, sae, x, legal, layer, values, features, classical_move):
     """What removing `features` together does to the network's move on positions x where the
-    move kept the outcome: the share of the positions where one of them fires whose new move
-    loses the outcome, whose move stops being exact (of those where it was), and whose move
-    became `classical_move`'s (N,) (of those where the move changed)."""
+    move kept the outcome: the share of the positions where one of them fires whose move changes,
+    whose new move loses the outcome, and whose move became `classical_move`'s (N,) (of those
+    where the move changed)."""
     fires = (sae.encode(x)[:, features] > 0).any(dim=1).numpy()
     before = legal_log_policy(net.forward_from(x, layer)[0], legal).argmax(dim=1).numpy()
     after = moves_without(net, sae, x, legal, layer, features).numpy()
-    exact_before = is_exact(values, before)
     changed = fires & (after != before)
 
     def share(mask, of):
@@ -119,7 +113,6 @@ def causal_effect(net, sae, x, legal, layer, values, features, classical_move):
 
     return {"positions": int(fires.sum()), "changed": share(changed, fires),
             "outcome_lost": share(~keeps_outcome(values, after), fires),
-            "exact_lost": share(~is_exact(values, after), fires & exact_before),
             "became_classical": share(after == classical_move, changed)}
 
 

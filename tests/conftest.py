@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from othello.bitboard import bitboard_rules
 from othello.OthelloGame import OthelloGame
+from othello.solver import move_values
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,6 +24,19 @@ def random_positions(game, count, seed=0):
             board, player = game.getNextState(board, player, action)
             positions.append((board, player))
     return positions[:count]
+
+
+class SolvedPlayer:
+    """A stand-in for a classical player: it picks the move of lowest (pick=min) or highest
+    (pick=max) exact value, so which positions it loses is known."""
+
+    def __init__(self, pick):
+        self.pick = pick
+
+    def play(self, board):
+        mine, theirs = bitboard_rules(6).from_boards(board[None])
+        values = move_values(int(mine[0]), int(theirs[0]))
+        return self.pick(values, key=values.get)
 
 
 @pytest.fixture(scope="session")

@@ -9,21 +9,23 @@ import torch
 from model import ModelConfig, OthelloNet
 from othello.solved import load_solved_positions
 from sae.model import SAEConfig, SparseAutoencoder
-from sae.superhuman import (attribution, causal_effect, classify, feature_ranking, frequency_matched, is_exact,
-                            keeps_outcome, matched_control, move_values_table, moves_without)
+from sae.superhuman import (attribution, causal_effect, classify, feature_ranking, frequency_matched, keeps_outcome,
+                            matched_control, move_values_table, moves_without)
+from tests.conftest import SolvedPlayer
 
 WIDTH, FEATURES, DRIVER, MOVE = 8, 6, 2, 14  # feature DRIVER is built to push the network to MOVE
 
 
-def test_outcomes_and_exact_moves_follow_the_solved_values():
+def test_outcomes_follow_the_solved_values_exact_or_signs_alike():
     positions = load_solved_positions()[:200]
     values = move_values_table([p.values for p in positions], 37)
     best = np.nanargmax(values, axis=1)
     worst = np.nanargmin(values, axis=1)
-    assert keeps_outcome(values, best).all() and is_exact(values, best).all()
+    assert keeps_outcome(values, best).all()
     flips = np.sign(values[np.arange(len(values)), worst]) != np.sign(values[np.arange(len(values)), best])
-    assert (keeps_outcome(values, worst) == ~flips).all()
-    assert is_exact(values, worst).sum() == (np.nanmin(values, axis=1) == np.nanmax(values, axis=1)).sum()
+    assert flips.any() and (keeps_outcome(values, worst) == ~flips).all()
+    signs = np.sign(values)  # what the solver's move_outcomes gives
+    assert (keeps_outcome(signs, worst) == keeps_outcome(values, worst)).all()
 
 
 def test_classify_by_hand_solved_positions():
@@ -94,8 +96,7 @@ def test_removing_the_driver_changes_the_move_and_the_check_says_so(tiny):
     # without its driver; the "classical" player plays what the ablated network plays.
     values = move_values_table([{3: -4, MOVE: 2, 20: -2}] * len(x), 37)
     effect = causal_effect(net, sae, x, legal, 0, values, [DRIVER], after.numpy())
-    assert effect == {"positions": len(x), "changed": 1.0, "outcome_lost": 1.0, "exact_lost": 1.0,
-                      "became_classical": 1.0}
+    assert effect == {"positions": len(x), "changed": 1.0, "outcome_lost": 1.0, "became_classical": 1.0}
     baseline = causal_effect(net, sae, x, legal, 0, values, [1], after.numpy())
     assert baseline["outcome_lost"] == 0.0 and np.isnan(baseline["became_classical"])
 
@@ -117,41 +118,44 @@ def tiny_sae_folder(tmp_path_factory):
     return folder
 
 
-def worst_moves(game, rules, mine, theirs, depths, seed, progress):
-    """A classical player that always picks the move with the lowest exact value."""
-    from othello.solver import move_values
-
-    worst = [min(values, key=values.get) for values in map(move_values, mine.tolist(), theirs.tolist())]
-    return {"worst": np.array(worst)}
-
-
 def test_the_script_finds_the_positions_only_the_network_keeps_and_ranks_features(
         tiny_activations, tiny_sae_folder, tmp_path, monkeypatch, capsys):
     from vis import superhuman as script
 
-    monkeypatch.setattr(script, "play_classical", worst_moves)
-    script.main(["--sae", str(tiny_sae_folder), "--activations", str(tiny_activations[0]), "--positions", "25",
-                 "--min-empties", "10", "--max-empties", "16", "--sims", "4", "--workers", "1", "--top", "3",
-                 "--together", "2", "--out", str(tmp_path), "--no-progress"])
+    monkeypatch.setattr(script, "classical_players", lambda depths, seed: {"worst": SolvedPlayer(min)})
+    flags = ["--sae", str(tiny_sae_folder), "--activations", str(tiny_activations[0]), "--per-phase", "4",
+             "--min-empties", "10", "--max-empties", "16", "--sims", "4", "--workers", "1", "--top", "3",
+             "--together", "2", "--out", str(tmp_path), "--no-progress"]
+    script.main(flags + ["--pictures", str(tmp_path / "pictures")])
     result = json.loads((tmp_path / "tiny_l1.json").read_text())
-    assert result["positions"] == sum(n for _, n in result["by_empties"].values()) <= 25
+    assert result["positions"] == sum(n for _, n in result["by_empties"].values()) <= 4 * 7
+    assert all(n <= 4 for _, n in result["by_empties"].values()) and set(map(int, result["by_empties"])) <= set(range(10, 17))
     assert 0 < result["superhuman"] == sum(s for s, _ in result["by_empties"].values())
     assert result["keeps_outcome"]["worst"] < result["keeps_outcome"]["network"]
     assert len(result["per_feature"]["contribution"]) == 32 and len(result["features"]) <= 3
     for feature in result["features"]:
         assert feature["contribution"] > 0 and feature["random"]["id"] != feature["id"]
-        assert set(feature["causal"]) == {"positions", "changed", "outcome_lost", "exact_lost", "became_classical"}
+        assert set(feature["causal"]) == {"positions", "changed", "outcome_lost", "became_classical"}
+        for example in feature["examples"]:
+            assert example["network_outcome"] != example["classical_outcome"]
     assert "positions are superhuman for the raw policy" in capsys.readouterr().out
+    pictures = sorted((tmp_path / "pictures").glob("tiny_l1_*.png"))
+    assert 1 <= len(pictures) <= 3 and {int(p.stem.split("_")[-1]) for p in pictures} <= {f["id"] for f in result["features"]}
+
+    # The same flags again: the analysis is read back, not redone; other settings redo it.
+    monkeypatch.setattr(script, "analyse", lambda config: pytest.fail("analysed again"))
+    script.main(flags + ["--workers", "2"])
+    assert "holds this analysis already" in capsys.readouterr().out
+    with pytest.raises(pytest.fail.Exception, match="analysed again"):
+        script.main(flags + ["--top", "2"])
 
 
 def test_the_script_says_when_no_position_is_superhuman(tiny_activations, tiny_sae_folder, tmp_path, monkeypatch):
     from vis import superhuman as script
 
-    perfect = lambda game, rules, mine, theirs, *rest: {"perfect": np.array(  # noqa: E731
-        [max(v, key=v.get) for v in map(__import__("othello.solver").solver.move_values, mine.tolist(), theirs.tolist())])}
-    monkeypatch.setattr(script, "play_classical", perfect)
+    monkeypatch.setattr(script, "classical_players", lambda depths, seed: {"perfect": SolvedPlayer(max)})
     with pytest.raises(SystemExit, match="no superhuman position"):
-        script.main(["--sae", str(tiny_sae_folder), "--activations", str(tiny_activations[0]), "--positions", "10",
+        script.main(["--sae", str(tiny_sae_folder), "--activations", str(tiny_activations[0]), "--per-phase", "3",
                      "--min-empties", "10", "--max-empties", "14", "--sims", "4", "--workers", "1",
                      "--out", str(tmp_path), "--no-progress"])
 
@@ -159,10 +163,26 @@ def test_the_script_says_when_no_position_is_superhuman(tiny_activations, tiny_s
 @pytest.mark.parametrize("flags, message", [(["--depths", "4,x"], "--depths takes comma-separated depths"),
                                             (["--depths", "0"], "at least one depth of 1 or more"),
                                             (["--min-empties", "20", "--max-empties", "12"], "need 0 < --min-empties"),
-                                            (["--positions", "0"], "--positions must be at least 1")])
+                                            (["--per-phase", "0"], "--per-phase must be at least 1")])
 def test_bad_flags_say_what_to_change(flags, message, capsys):
     from vis import superhuman as script
 
     with pytest.raises(SystemExit) as exit_info:
         script.main(flags)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_solving_and_playing_gives_the_same_answer_on_any_number_of_workers():
+    from othello.bitboard import bitboard_rules
+    from vis import superhuman as script
+
+    positions = [p for p in load_solved_positions() if (p.board == 0).sum() == 12][:6]
+    mine, theirs = bitboard_rules(6).from_boards(np.stack([p.board for p in positions]))
+    runs = [script.solve_and_play_all(mine, theirs, script.SuperhumanConfig(depths="2,3", workers=w, progress=False))
+            for w in (1, 2)]
+    (outcomes, moves), (outcomes_2, moves_2) = runs
+    np.testing.assert_array_equal(outcomes, outcomes_2)
+    assert list(moves) == ["greedy", "alphabeta2", "alphabeta3"]
+    assert all((moves[name] == moves_2[name]).all() for name in moves)
+    expected = move_values_table([{a: np.sign(v) for a, v in p.values.items()} for p in positions], 37)
+    np.testing.assert_array_equal(outcomes, expected)

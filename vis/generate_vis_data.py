@@ -32,6 +32,10 @@ trained on). Per SAE file:
                on the scanned positions), the feature whose decoder direction is closest}
                    (dead features carry only id and frequency 0)
 
+`python vis/superhuman.py --viewer` later adds a "superhuman" summary to a file and a
+"superhuman" block to each live feature (vis/superhuman_report.py add_to_viewer documents them);
+exporting the SAE again drops them until it runs again.
+
 Move and value effects are the decoder direction's direct path through the residual
 connections into the policy and value heads (layer 3's block is bypassed): W_policy @ d and
 w_value @ d, per unit of feature activation.

@@ -89,34 +89,52 @@ def pick_features(data, clearest, surprising):
 
 def draw_feature(feature, data, examples, path):
     """Its top-activating boards side by side (side to move black, its last move ringed)."""
+    plt = pyplot()
+    tops = feature["top"][:examples]
+    figure, axes = plt.subplots(1, len(tops), figsize=(2.2 * len(tops), 2.5), squeeze=False)
+    for ax, (board, activation) in zip(axes[0], tops):
+        draw_board(ax, data["boards"][board], data["last_moves"][board])
+        ax.set_title(f"activation {activation:.2f}", fontsize=8)
+    figure.suptitle(f"feature {feature['id']}: " + (", ".join(feature["labels"][:3]) or "unexplained"), fontsize=9)
+    save(figure, path)
+
+
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tops = feature["top"][:examples]
-    figure, axes = plt.subplots(1, len(tops), figsize=(2.2 * len(tops), 2.5), squeeze=False)
-    for ax, (board, activation) in zip(axes[0], tops):
-        text, last = data["boards"][board], data["last_moves"][board]
-        ax.add_patch(plt.Rectangle((0, 0), 6, 6, color="#2e7d4f"))
-        for i, ch in enumerate(text):
-            x, y = i % 6 + 0.5, 5.5 - i // 6
-            if ch in "xo":
-                ax.add_patch(plt.Circle((x, y), 0.4, facecolor="#111" if ch == "x" else "#f4f4f4",
-                                        edgecolor="#e53935" if i == last else "#000", linewidth=2.5 if i == last else 0.5))
-            elif ch == "*":
-                ax.add_patch(plt.Circle((x, y), 0.1, color="#ffffff99"))
-        for k in range(7):
-            ax.plot([k, k], [0, 6], color="#1b4d30", linewidth=0.8)
-            ax.plot([0, 6], [k, k], color="#1b4d30", linewidth=0.8)
-        ax.set_xlim(0, 6), ax.set_ylim(0, 6), ax.set_aspect("equal")
-        ax.set_xticks([i + 0.5 for i in range(6)], list("abcdef")), ax.set_yticks([i + 0.5 for i in range(6)], list("654321"))
-        ax.tick_params(length=0, labelsize=7)
-        ax.set_title(f"activation {activation:.2f}", fontsize=8)
-    figure.suptitle(f"feature {feature['id']}: " + (", ".join(feature["labels"][:3]) or "unexplained"), fontsize=9)
+    return plt
+
+
+def draw_board(ax, text, last=-1, marks=None):
+    """One board of the viewer data (x: the side to move, black; o; *: a legal move) on `ax`,
+    the last move's disc ringed red and each square of marks {action: colour} outlined."""
+    plt = pyplot()
+    ax.add_patch(plt.Rectangle((0, 0), 6, 6, color="#2e7d4f"))
+    for i, ch in enumerate(text):
+        x, y = i % 6 + 0.5, 5.5 - i // 6
+        if ch in "xo":
+            ax.add_patch(plt.Circle((x, y), 0.4, facecolor="#111" if ch == "x" else "#f4f4f4",
+                                    edgecolor="#e53935" if i == last else "#000", linewidth=2.5 if i == last else 0.5))
+        elif ch == "*":
+            ax.add_patch(plt.Circle((x, y), 0.1, color="#ffffff99"))
+    for k in range(7):
+        ax.plot([k, k], [0, 6], color="#1b4d30", linewidth=0.8)
+        ax.plot([0, 6], [k, k], color="#1b4d30", linewidth=0.8)
+    for action, colour in (marks or {}).items():
+        ax.add_patch(plt.Rectangle((action % 6 + 0.06, 5.06 - action // 6), 0.88, 0.88, fill=False, edgecolor=colour,
+                                   linewidth=3))
+    ax.set_xlim(0, 6), ax.set_ylim(0, 6), ax.set_aspect("equal")
+    ax.set_xticks([i + 0.5 for i in range(6)], list("abcdef")), ax.set_yticks([i + 0.5 for i in range(6)], list("654321"))
+    ax.tick_params(length=0, labelsize=7)
+
+
+def save(figure, path):
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
+    pyplot().close(figure)
 
 
 def square_of(action):
