@@ -23,7 +23,7 @@ from othello.squares import parse_square
 from sae.activations import load_activations
 from sae.export import export_saelens, load_saelens
 from sae.model import SAEConfig, SparseAutoencoder
-from tests.conftest import REPO
+from tests.conftest import REPO, SolvedPlayer
 from vis import generate_vis_data
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -287,5 +287,87 @@ def test_explorer_encodes_with_each_architectures_rule(driver, site, name):
         expected = expected_features(sae, network, *rules.next_position(int(black), int(white), parse_square("e4")))
         assert 0 < (expected > 0).sum() < len(expected)  # the threshold keeps some latents and drops others
         assert_same_features(page_features(driver), expected)
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def superhuman_site(site, tiny_activations, tmp_path_factory):
+    """A copy of the site whose first SAE carries the superhuman analysis (vis/superhuman.py
+    --viewer), its classical player a stand-in that loses the outcome wherever it can."""
+    from vis import superhuman
+
+    root = tmp_path_factory.mktemp("superhuman-site")
+    shutil.copytree(site, root, dirs_exist_ok=True)
+    out = tmp_path_factory.mktemp("superhuman-out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(superhuman, "classical_players", lambda depths, seed: {"worst": SolvedPlayer(min)})
+        superhuman.main(["--sae", str(site.parent / f"{site.name}-sae-32"), "--activations", str(tiny_activations[0]),
+                         "--per-phase", "4", "--min-empties", "10", "--max-empties", "16", "--sims", "4",
+                         "--workers", "1", "--top", "3", "--together", "2", "--data", str(root / "data"),
+                         "--viewer", "--out", str(out), "--no-progress"])
+    return root, json.loads((out / f"{site.name}-sae-32.json").read_text())
+
+
+def test_the_superhuman_block_joins_the_viewer_data_as_valid_json(site, superhuman_site):
+    root, result = superhuman_site
+    before = json.loads((site / "data" / f"{site.name}-sae-32.json").read_text())
+    after = json.loads((root / "data" / f"{site.name}-sae-32.json").read_text(), parse_constant=pytest.fail)  # no NaN
+    assert after["superhuman"]["superhuman"] == result["superhuman"] > 0
+    assert after["boards"][: len(before["boards"])] == before["boards"] and len(after["last_moves"]) == len(after["boards"])
+    assert len(set(after["boards"])) == len(after["boards"])  # every board once
+    for feature in after["features"]:
+        assert ("superhuman" in feature) == (feature["frequency"] > 0)
+    candidates = [f for f in after["features"] if f.get("superhuman", {}).get("causal")]
+    assert [f["id"] for f in sorted(candidates, key=lambda f: f["superhuman"]["rank"])] == [f["id"] for f in result["features"]]
+    for feature in candidates:
+        for example in feature["superhuman"]["examples"]:
+            board = after["boards"][example["board"]]
+            assert board[example["network"]] == board[example["classical"]] == "*"  # both legal moves
+            assert example["network_outcome"] != example["classical_outcome"]
+
+
+def test_the_superhuman_block_needs_the_sae_in_the_viewer_data(site):
+    from vis import superhuman_report
+
+    untouched = {p.name: p.read_bytes() for p in (site / "data").iterdir()}
+    with pytest.raises(ValueError, match="no-such-sae is not in .*index.json: export it with vis/generate_vis_data.py"):
+        superhuman_report.add_to_viewer({"sae": "no-such-sae"}, site / "data", "")
+    assert {p.name: p.read_bytes() for p in (site / "data").iterdir()} == untouched
+
+
+def test_the_viewer_filters_and_sorts_by_the_superhuman_analysis(driver, superhuman_site, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    root, result = superhuman_site
+    server, base = serve(root)
+    try:
+        driver.get_log("browser")
+        sae = result["sae"]
+        driver.get(f"{base}/index.html#sae={sae}")
+        wait_for(driver, "[data-testid=board]", 6)
+        checkbox = wait_for(driver, "[data-testid=superhuman-only]")[0]
+        checkbox.click()
+        candidates = [f["id"] for f in result["features"]]
+        wait_for(driver, "#position", text=f"of {len(candidates)} shown")
+        Select(driver.find_element("css selector", "[data-testid=sort]")).select_by_value("superhuman-desc")
+        wait_for(driver, "#position", text=f"1 of {len(candidates)} shown")
+        assert int(driver.find_element("css selector", "[data-testid=feature-picker]").get_attribute("value")) == candidates[0]
+        (section,) = wait_for(driver, "[data-testid=superhuman]", text="Candidate 1")
+        assert "worst" in section.text and "random feature of matched frequency" in section.text
+        examples = wait_for(driver, "[data-testid=superhuman-example]", len(result["features"][0]["examples"]))
+        for example in examples:
+            assert len(example.find_elements("css selector", ".square.network-move")) == 1
+            assert len(example.find_elements("css selector", ".square.classical-move")) == 1
+            assert "network" in example.text and "empty" in example.text
+        driver.save_screenshot(str(tmp_path / "superhuman.png"))
+        # An SAE without the analysis: no superhuman filter, sort or section.
+        Select(driver.find_element("css selector", "[data-testid=sae-width]")).select_by_visible_text("64")
+        wait_for(driver, "[data-testid=sae-summary]", text="of 64 features alive")
+        assert not driver.find_element("css selector", "[data-testid=superhuman-only]").is_displayed()
+        assert not driver.find_element("css selector", "[data-testid=superhuman]").is_displayed()
+        assert driver.find_elements("css selector", "[data-testid=samples] [data-testid=board]")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
     finally:
         server.shutdown()

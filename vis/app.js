@@ -60,6 +60,12 @@ async function openSAE(name, featureId) {
     `variance explained ${pct(m.fve)} · policy KL ${m.policy_kl?.toFixed(3)} · top-1 move kept ${pct(m.top1_agreement)} · ` +
     `${m.positions_scanned.toLocaleString()} held-out positions`;
   $("controls").hidden = false;
+  $("superhuman-controls").hidden = !data.superhuman;
+  $("superhuman-sort").hidden = !data.superhuman;
+  if (!data.superhuman) {  // this SAE has no superhuman analysis: its sort and filter do not apply
+    $("superhuman-only").checked = false;
+    if ($("sort").value === "superhuman-desc") $("sort").value = "id";
+  }
   reorder();
   const alive = state.order.length ? state.order[0] : 0;
   showFeature(featureId != null && data.features[featureId] ? featureId : alive);
@@ -72,11 +78,15 @@ function reorder() {
     .some((name) => name.toLowerCase().includes(text));
   const unexplainedOnly = $("unexplained-only").checked;
   const alive = state.sae.features.filter((f) => f.frequency > 0 && f.frequency >= lo && f.frequency <= hi && matches(f) &&
-    !(unexplainedOnly && f.labels && f.labels.length));
+    !(unexplainedOnly && f.labels && f.labels.length) && !($("superhuman-only").checked && !f.superhuman?.causal));
   const sort = $("sort").value;
   if (sort === "freq-desc") alive.sort((a, b) => b.frequency - a.frequency);
   if (sort === "freq-asc") alive.sort((a, b) => a.frequency - b.frequency);
   if (sort === "ablation-desc") alive.sort((a, b) => (b.ablate ? b.ablate[1] : 0) - (a.ablate ? a.ablate[1] : 0));
+  if (sort === "superhuman-desc") {
+    const enrichment = (f) => (f.superhuman ? f.superhuman.enrichment : -Infinity);
+    alive.sort((a, b) => enrichment(b) - enrichment(a));
+  }
   state.order = alive.map((f) => f.id);
 }
 
@@ -87,13 +97,14 @@ function step(delta) {
   showFeature(state.order[next]);
 }
 
-function drawBoard(text, overlay, lastMove) {
+// marks: Map(action -> class) of outlined squares ("promoted", "suppressed", "network-move", "classical-move")
+function drawBoard(text, marks, lastMove) {
   return grid((i) => {
     const ch = text[i];
     const piece = ch === "x" || ch === "o" ? Object.assign(document.createElement("span"),
       { className: `disc ${ch === "x" ? "mine" : "theirs"}${i === lastMove ? " last-move" : ""}` }) : null;
     const dot = ch === "*" ? Object.assign(document.createElement("span"), { className: "legal-dot" }) : null;
-    const mark = overlay.promoted.has(i) ? "promoted" : overlay.suppressed.has(i) ? "suppressed" : "";
+    const mark = marks.get(i) || "";
     const cell = square(piece || dot, mark);
     if (mark) cell.dataset.testid = `overlay-${mark}`;
     return cell;
@@ -184,13 +195,13 @@ function drawHistogram(feature) {
 }
 
 function drawSamples(feature) {
-  const overlay = { promoted: new Set(feature.promotes.map(([a]) => a)),
-                    suppressed: new Set(feature.suppresses.map(([a]) => a)) };
+  const marks = new Map([...feature.suppresses.map(([a]) => [a, "suppressed"]),
+                         ...feature.promotes.map(([a]) => [a, "promoted"])]);
   const example = ([board, activation]) => {
     const box = Object.assign(document.createElement("div"), { className: "example" });
     const lastMove = state.sae.last_moves ? state.sae.last_moves[board] : -1;
     const caption = lastMove === 36 ? " · after a pass" : "";
-    box.append(drawBoard(state.sae.boards[board], overlay, lastMove), `activation ${activation.toFixed(2)}${caption}`);
+    box.append(drawBoard(state.sae.boards[board], marks, lastMove), `activation ${activation.toFixed(2)}${caption}`);
     return box;
   };
   const out = [];
@@ -205,6 +216,41 @@ function drawSamples(feature) {
     out.push(...feature[state.samples].map(example));
   }
   $("samples").replaceChildren(...out);
+}
+
+const percent = (share) => (share == null ? "-" : `${(100 * share).toFixed(0)}%`);
+const signed = (v) => `${v >= 0 ? "+" : ""}${v.toFixed(3)}`;
+
+// The feature on the positions where the network keeps the perfect-play outcome and every
+// classical player loses it (vis/superhuman.py adds the block).
+function drawSuperhuman(feature) {
+  const box = $("superhuman"), block = feature.superhuman, run = state.sae.superhuman;
+  box.hidden = !block || !run;
+  if (box.hidden) return;
+  const players = run.players.join(", ");
+  let text = `On the ${run.superhuman} superhuman positions of ${run.positions.toLocaleString()} (the network's ` +
+    `move keeps the perfect-play outcome, ${players} all lose it) it fires on ${percent(block.fires)}; ` +
+    `removing it lowers the log-probability of the network's move by ${signed(block.contribution)} on average ` +
+    `(${signed(block.control)} on ${run.control} ordinary positions of the same phases: enrichment ${signed(block.enrichment)}).`;
+  if (block.causal) {
+    const c = block.causal, r = block.random.causal;
+    text += ` Candidate ${block.rank} (by enrichment). Removed on the ${c.positions} where it fires, the network's ` +
+      `move changes on ${percent(c.changed)} and loses the outcome on ${percent(c.outcome_lost)}` +
+      (c.became_classical == null ? ". " : `; ${percent(c.became_classical)} of the changed moves become ${run.reference_player}'s. `) +
+      `A random feature of ` +
+      `matched frequency (${block.random.id}) loses it on ${percent(r.outcome_lost)} of its ${r.positions}.`;
+  }
+  $("superhuman-text").textContent = text;
+  $("superhuman-examples").replaceChildren(...(block.examples || []).map((e) => {
+    const example = Object.assign(document.createElement("div"), { className: "example" });
+    example.dataset.testid = "superhuman-example";
+    const marks = new Map([[e.network, "network-move"], [e.classical, "classical-move"]]);
+    const empties = [...state.sae.boards[e.board]].filter((c) => c === "." || c === "*").length;
+    example.append(drawBoard(state.sae.boards[e.board], marks, state.sae.last_moves ? state.sae.last_moves[e.board] : -1),
+      `network ${squareName(e.network)} (${e.network_outcome}) · ${run.reference_player} ` +
+      `${squareName(e.classical)} (${e.classical_outcome}) · ${empties} empty`);
+    return example;
+  }));
 }
 
 function showFeature(id) {
@@ -224,6 +270,7 @@ function showFeature(id) {
     $("value-effect").textContent = "";
     $("feature-concepts").textContent = "";
     $("interventions").textContent = "";
+    $("superhuman").hidden = true;
     return;
   }
   $("feature-stats").textContent = `fires on ${(100 * feature.frequency).toFixed(2)}% of positions, ` +
@@ -234,6 +281,7 @@ function showFeature(id) {
   drawHeat(feature);
   drawHistogram(feature);
   drawSamples(feature);
+  drawSuperhuman(feature);
 }
 
 function wire() {
@@ -242,7 +290,7 @@ function wire() {
   $("prev").addEventListener("click", () => step(-1));
   $("next").addEventListener("click", () => step(1));
   $("feature-id").addEventListener("change", () => showFeature(Number($("feature-id").value)));
-  for (const id of ["sort", "min-freq", "max-freq", "concept-filter", "unexplained-only"]) {
+  for (const id of ["sort", "min-freq", "max-freq", "concept-filter", "unexplained-only", "superhuman-only"]) {
     $(id).addEventListener("change", () => {
       reorder();
       if (!state.order.length) $("position").textContent = "no feature matches these filters";
