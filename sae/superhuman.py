@@ -16,6 +16,8 @@ sae/interventions.py), the rest of the network run again. The *causal check* rem
 features at once and asks whether the network's new move still keeps the outcome, and whether
 it became the classical player's move.
 """
+from math import comb
+
 import numpy as np
 import torch
 
@@ -128,3 +130,10 @@ def frequency_matched(frequencies, features, rng):
         matched.append(pick)
         pool = pool[pool != pick]
     return matched
+
+
+def excess_p_value(hits, n, baseline_hits, baseline_n):
+    """One-sided Fisher exact test: the chance, were both rates equal, of `hits` of `n` or more
+    with `baseline_hits` of `baseline_n` beside them (the margins held fixed)."""
+    total, drawn = n + baseline_n, hits + baseline_hits
+    return sum(comb(n, h) * comb(baseline_n, drawn - h) for h in range(hits, min(n, drawn) + 1)) / comb(total, drawn)

@@ -9,8 +9,8 @@ import torch
 from model import ModelConfig, OthelloNet
 from othello.solved import load_solved_positions
 from sae.model import SAEConfig, SparseAutoencoder
-from sae.superhuman import (attribution, causal_effect, classify, feature_ranking, frequency_matched, keeps_outcome,
-                            matched_control, move_values_table, moves_without)
+from sae.superhuman import (attribution, causal_effect, classify, excess_p_value, feature_ranking, frequency_matched,
+                            keeps_outcome, matched_control, move_values_table, moves_without)
 from tests.conftest import SolvedPlayer
 
 WIDTH, FEATURES, DRIVER, MOVE = 8, 6, 2, 14  # feature DRIVER is built to push the network to MOVE
@@ -106,6 +106,14 @@ def test_frequency_matched_features_are_distinct_live_and_close_in_frequency():
     matched = frequency_matched(frequencies, [0, 3], np.random.default_rng(0))
     assert len(set(matched)) == 2 and not {0, 3} & set(matched) and (frequencies[matched] > 0).all()
     assert matched[0] in {2, 8, 6, 5, 9} and matched[1] in {4, 9, 5, 6, 2, 8}  # among the 5 closest still free
+
+
+def test_the_excess_p_value_is_fishers_one_sided_test():
+    # Fisher's lady tasting tea: 8 cups, 4 with milk first; all 4 picked right p = 1/70, 3 of 4 17/70
+    assert excess_p_value(4, 4, 0, 4) == pytest.approx(1 / 70)
+    assert excess_p_value(3, 4, 1, 4) == pytest.approx(17 / 70)
+    assert excess_p_value(0, 5, 3, 5) == 1.0  # fewer hits than the baseline: nothing to see
+    assert excess_p_value(12, 30, 2, 29) < 0.01 < excess_p_value(3, 10, 1, 10)
 
 
 @pytest.fixture(scope="module")

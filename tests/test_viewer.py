@@ -314,6 +314,9 @@ def test_the_superhuman_block_joins_the_viewer_data_as_valid_json(site, superhum
     before = json.loads((site / "data" / f"{site.name}-sae-32.json").read_text())
     after = json.loads((root / "data" / f"{site.name}-sae-32.json").read_text(), parse_constant=pytest.fail)  # no NaN
     assert after["superhuman"]["superhuman"] == result["superhuman"] > 0
+    index = json.loads((root / "data" / "index.json").read_text())
+    entry = next(e for e in index["saes"] if e["name"] == result["sae"])
+    assert entry["bytes"] == (root / "data" / entry["file"]).stat().st_size
     assert after["boards"][: len(before["boards"])] == before["boards"] and len(after["last_moves"]) == len(after["boards"])
     assert len(set(after["boards"])) == len(after["boards"])  # every board once
     for feature in after["features"]:

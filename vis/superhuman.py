@@ -242,7 +242,7 @@ OUTCOME = {1: "win", 0: "draw", -1: "loss"}
 
 def example(i, mine, theirs, outcomes, network_moves, classical_moves):
     """One position: its board, the network's and the classical player's moves and the solver's
-    verdict on each (the outcome for the side to move after it)."""
+    verdict on each (the perfect-play outcome it gives the player who makes it)."""
     board = board_string(int(mine[i]), int(theirs[i]))
     return {"board": board, "empties": board.count("."),
             "network": square_name(int(network_moves[i])), "network_outcome": OUTCOME[int(outcomes[i, network_moves[i]])],
@@ -289,7 +289,7 @@ def main(argv=None):
         write_text_atomic(path, json.dumps(result, indent=1) + "\n")
     else:
         print(f"{path} holds this analysis already (--fresh analyses again)")
-    print(markdown(result))
+    print(markdown(result, feature_labels(Path(config.data), result["sae"])))
     print(f"\n{result['positions']} positions in {result['seconds']:.0f}s -> {path}")
     for picture in draw_pictures(result, config.pictures) if config.pictures else []:
         print(f"picture: {picture}")

@@ -8,11 +8,13 @@ import numpy as np
 from othello.bitboard import bitboard_rules
 from othello.squares import parse_square
 from sae.activations import write_text_atomic
+from sae.superhuman import excess_p_value
 from vis.generate_vis_data import board_string as viewer_board
 
 
-def markdown(result):
-    """The report: counts by phase, then the top features and their causal check."""
+def markdown(result, labels=None):
+    """The report: counts by phase, then the top features and their causal check; given every
+    feature's labels ({id: [label, ...]}, from the viewer data), the best unexplained one."""
     lines = [f"{result['superhuman']} of {result['positions']} positions are superhuman for the raw policy "
              f"({result['search_superhuman']} for the search); control: {result['control']} ordinary positions "
              "of the same phases.", "",
@@ -21,18 +23,20 @@ def markdown(result):
              "| raw policy | " + " | ".join(f"{s} / {n}" for s, n in result["by_empties"].values()) + " |",
              "| search | " + " | ".join(f"{s} / {n}" for s, n in result["search_by_empties"].values()) + " |",
              "", "Outcome kept: " + ", ".join(f"{k} {v:.1%}" for k, v in result["keeps_outcome"].items()), "",
-             "| feature | labels | contribution | control | fires | outcome lost | became classical | random: outcome lost |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| feature | labels | contribution | control | fires | outcome lost when removed | became classical | "
+             "random feature: outcome lost | p |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for f in result["features"]:
         lines.append(f"| {f['id']} | {describe(f['labels'])} | {f['contribution']:.3f} | {f['control']:.3f} | {f['fires']:.0%} | "
-                     f"{percent(f['causal']['outcome_lost'])} | {percent(f['causal']['became_classical'])} | "
-                     f"{percent(f['random']['causal']['outcome_lost'])} |")
+                     f"{lost(f['causal'])} | {percent(f['causal']['became_classical'])} | "
+                     f"{lost(f['random']['causal'])} | {p_value(f['causal'], f['random']['causal'])} |")
     together = result["together"]
-    lines += ["", f"Top {len(together['ids'])} removed together: outcome lost on "
-              f"{percent(together['causal']['outcome_lost'])} of {together['causal']['positions']} positions, "
+    lines += ["", f"Top {len(together['ids'])} removed together: outcome lost on {lost(together['causal'])} positions, "
               f"{result['reference_player']}'s move on {percent(together['causal']['became_classical'])} of the changed ones; "
-              f"{len(together['random']['ids'])} frequency-matched random features: "
-              f"{percent(together['random']['causal']['outcome_lost'])}."]
+              f"{len(together['random']['ids'])} frequency-matched random features: {lost(together['random']['causal'])} "
+              f"(p = {p_value(together['causal'], together['random']['causal'])}, one-sided Fisher exact test)."]
+    if labels:
+        lines += ["", unexplained(result, labels)]
     search = result["search"]["features"]
     if search:
         lines += ["", "Features behind the search's move on its superhuman positions (most enriched first): " +
@@ -40,12 +44,43 @@ def markdown(result):
     return "\n".join(lines)
 
 
+def unexplained(result, labels):
+    """A line on the features with no concept label: how many of the candidates are, and the most
+    enriched of those that push the network's move."""
+    per_feature = result["per_feature"]
+    pushing = [f for f, c in enumerate(per_feature["contribution"]) if c > 0 and labels.get(f) == []]
+    shown = sum(1 for f in result["features"] if labels.get(f["id"]) == [])
+    line = f"Unexplained features (no concept label): {shown} of the {len(result['features'])} candidates"
+    if not pushing:
+        return line + "; none pushes the network's move."
+    best = max(pushing, key=lambda f: per_feature["enrichment"][f])
+    top = result["features"][0]["enrichment"] if result["features"] else float("nan")
+    return (line + f"; the most enriched that pushes the move is {best} (enrichment {per_feature['enrichment'][best]:+.3f}, "
+            f"firing on {per_feature['fires'][best]:.0%} of the superhuman positions; the top candidate's {top:+.3f}).")
+
+
 def describe(labels):
     return ", ".join((labels or [])[:2]) or ("unexplained" if labels is not None else "?")
 
 
 def percent(share):
-    return "-" if np.isnan(share) else f"{share:.0%}"
+    return "-" if share is None or np.isnan(share) else f"{share:.0%}"
+
+
+def hits(causal):
+    """(positions whose move lost the outcome, positions) of a causal check."""
+    n = causal["positions"]
+    return (round(causal["outcome_lost"] * n) if n else 0), n
+
+
+def lost(causal):
+    return f"{percent(causal['outcome_lost'])} ({'/'.join(map(str, hits(causal)))})"
+
+
+def p_value(causal, random):
+    """How likely the feature's excess of lost outcomes over its random feature's is by chance."""
+    value = excess_p_value(*hits(causal), *hits(random))
+    return f"{value:.2g}"
 
 
 def add_to_viewer(result, data, command):
@@ -81,6 +116,8 @@ def add_to_viewer(result, data, command):
                                                          "together")}
     bundle["superhuman"]["command"] = command
     write_text_atomic(path, json.dumps(finite(bundle), separators=(",", ":")))
+    entry["bytes"] = path.stat().st_size
+    write_text_atomic(data / "index.json", json.dumps(index, separators=(",", ":")))  # last, as the export does
     return path
 
 
