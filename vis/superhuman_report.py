@@ -35,6 +35,10 @@ def markdown(result, labels=None):
               f"{result['reference_player']}'s move on {percent(together['causal']['became_classical'])} of the changed ones; "
               f"{len(together['random']['ids'])} frequency-matched random features: {lost(together['random']['causal'])} "
               f"(p = {p_value(together['causal'], together['random']['causal'])}, one-sided Fisher exact test)."]
+    contribution = result["per_feature"]["contribution"]
+    lines += ["", "By total contribution to the move on the superhuman positions: " +
+              ", ".join(f"{f} ({describe((labels or {}).get(f))}, {contribution[f]:.3f})"
+                        for f in result["top_by_contribution"]) + "."]
     if labels:
         lines += ["", unexplained(result, labels)]
     search = result["search"]["features"]
