@@ -17,7 +17,7 @@ import json
 import sys
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from sae.export import export_saelens, load_saelens, update_metadata
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
 from sae.model import ARCHITECTURES, TOPK_FAMILY, SAEConfig, SparseAutoencoder
 from sae.plots import plot_scaling
-from sae.train import SAETrainConfig, train_saes
+from sae.train import SAETrainConfig, Splice, train_saes
 
 DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
 # The matched-sparsity sweep beside the L1 grid: k of the TopK family, and the JumpReLU L0
@@ -103,6 +103,9 @@ class SweepConfig:
     """activations per step (0: the profile's)"""
     lr: float = 0.0
     """peak learning rate (0: the profile's)"""
+    kl_coefficient: float = 0.0
+    """weight of the network's policy KL, with the reconstruction spliced in, in every SAE's
+    loss (sae/train.py; 0: reconstruction alone; not with --ray)"""
     max_activations: int = -1
     """training activations used, a random subset (0: all; -1: the profile's)"""
     seed: int = 0
@@ -132,6 +135,10 @@ class SweepConfig:
     def __post_init__(self):
         if not self.ray and (self.ray_cpus != 1 or self.ray_address):
             raise ValueError("--ray-cpus and --ray-address set up --ray: add --ray, or drop them")
+        if self.ray and self.kl_coefficient:
+            raise ValueError("--kl-coefficient trains beside the network, here only: drop --ray or the KL term")
+        if self.kl_coefficient < 0:
+            raise ValueError(f"--kl-coefficient must be 0 or more, got {self.kl_coefficient}")
         require_at_least(self, 1, "ray_cpus")
         if self.profile not in PROFILES:
             raise ValueError(f"--profile must be one of {', '.join(PROFILES)}, got '{self.profile}'")
@@ -168,7 +175,7 @@ class SweepConfig:
         profile = PROFILES[self.profile]
         steps = profile["wide_steps"] if n_features > GROUP_MAX_FEATURES else profile["steps"]
         return SAETrainConfig(steps=self.steps or steps, batch_size=self.batch_size or profile["batch_size"],
-                              lr=self.lr or profile["lr"], seed=self.seed)
+                              lr=self.lr or profile["lr"], seed=self.seed, kl_coefficient=self.kl_coefficient)
 
     def max_train(self):
         return PROFILES[self.profile]["max_activations"] if self.max_activations < 0 else self.max_activations
@@ -212,9 +219,16 @@ class SweepData:
         self.concepts = ConceptData(network, field, {"train": train, "heldout": heldout},
                                     PROFILES[config.profile]["concept_positions"], rng, sims)
         self.checkpoint_sha256 = sha256
+        self.device = device
         self.source = {"activations": config.activations, "collection": collection_settings(config.activations),
                        "checkpoint_sha256": sha256, "layer": config.layer,
                        "train_activations": len(self.train), "heldout_positions": len(self.heldout)}
+
+
+    def train_legal(self):
+        """(N, A) bool: the legal moves of each training activation's position (for the KL term)."""
+        rules = bitboard_rules(int(round(self.train_boards.shape[1] ** 0.5)))
+        return torch.from_numpy(rules.action_mask(*rules.from_boards(self.train_boards)) > 0).to(self.device)
 
 
 def evaluate(sae, network, data, layer, baseline):
@@ -289,7 +303,7 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
         together = [todo] if group[0][1].n_features <= GROUP_MAX_FEATURES else [[i] for i in todo]
         jobs += [(g, indices, [new_sae(group[i], config.seed, device) for i in indices], train_config)
                  for indices in together if indices]
-    for j, train_records in train_jobs(jobs, data, config):
+    for j, train_records in train_jobs(jobs, data, config, network):
         g, indices, saes, train_config = jobs[j]
         for i, sae, train_record in zip(indices, saes, train_records):
             name, sae_config = groups[g][i]
@@ -308,14 +322,16 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
                "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
                **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
                "ablation_kl_zero": baseline["ablation_kl_zero"], "concept_baselines": data.concepts.baselines(
-                   network.model_config, config.layer, train_config, config.seed, data.train_boards),
+                   # the untrained network's SAE: reconstruction alone, its policy is no reference
+                   network.model_config, config.layer, replace(train_config, kl_coefficient=0.0), config.seed,
+                   data.train_boards),
                "records": [{k: v for k, v in r.items() if k not in RUN_KEYS} for r in records]}
     if run:
         run.finish()
     return scaling
 
 
-def train_jobs(jobs, data, config):
+def train_jobs(jobs, data, config, network):
     """Train each job's SAEs, here in order or as Ray tasks (--ray) as they finish; yields (job
     index, train records), the job's SAEs then trained."""
     if config.ray:
@@ -324,8 +340,10 @@ def train_jobs(jobs, data, config):
         yield from train_on_ray([(saes, train_config) for _, _, saes, train_config in jobs], config.activations,
                                 resid_field(config.layer), data.checkpoint_sha256, data.train_rows, config.ray_cpus)
         return
+    splice = Splice(network.net, config.layer, data.train_legal()) if config.kl_coefficient else None
     for j, (_, _, saes, train_config) in enumerate(jobs):
-        yield j, train_saes(saes, data.train, train_config, config.progress, desc=f"{saes[0].config.n_features} features")
+        yield j, train_saes(saes, data.train, train_config, config.progress, desc=f"{saes[0].config.n_features} features",
+                            splice=splice)
 
 
 def new_sae(named_config, seed, device):

@@ -10,6 +10,11 @@ are stacked along a leading axis and `torch.func.vmap` runs the SAE's own forwar
 all of them in one pass over each shared batch. Every SAE still gets exactly the update it
 would get alone (Adam is elementwise; the gradient clip is applied per SAE), so one SAE is
 just a group of one.
+
+With `kl_coefficient` > 0 the loss also has the network's policy in it: the KL, over the legal
+moves, from the policy of the network on its own stream to its policy with the SAE's
+reconstruction spliced in (the end-to-end objective of Braun et al. 2024, beside the
+reconstruction rather than instead of it). The network stays frozen; only the SAE learns.
 """
 import copy
 import time
@@ -21,6 +26,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
+from sae.metrics import legal_policy_log_probs, policy_kl
 from sae.model import BATCH_TOPKS, TOPK_FAMILY, SparseAutoencoder
 
 
@@ -44,9 +50,15 @@ class SAETrainConfig:
     """BatchTopK, Matryoshka: decay of the running average that gives the inference threshold"""
     seed: int = 0
     """seeds the batch order"""
+    kl_coefficient: float = 0.0
+    """weight of the policy KL with the reconstruction spliced in (0: reconstruction alone)"""
 
     def to_dict(self):
-        return asdict(self)
+        # without kl_coefficient at 0, so that SAEs trained before it existed still resume
+        settings = asdict(self)
+        if not settings["kl_coefficient"]:
+            del settings["kl_coefficient"]
+        return settings
 
 
 def l1_penalty_at(step, steps, l1_penalty, warmup_fraction):
@@ -89,15 +101,37 @@ class _TrainingLoss(nn.Module):
             smallest_kept = out.features.masked_fill(~fired, float("inf")).min()
         else:
             smallest_kept = out.features.new_zeros(())
-        return loss, parts, fired.any(dim=0), smallest_kept
+        return loss, parts, fired.any(dim=0), smallest_kept, out.x_hat
 
 
-def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="sae", checkpoints=(), on_checkpoint=None):
+class Splice:
+    """What the KL term needs: the frozen network, the layer the SAEs read, and the legal moves
+    (N, A) bool of each training activation's position."""
+
+    def __init__(self, net, layer, legal):
+        self.net, self.layer, self.legal = net.eval().requires_grad_(False), layer, legal
+
+    def kl(self, x, x_hat, index):
+        """(G,) mean policy KL over the batch x (B, d), from the network on x to the network on
+        each SAE's reconstruction x_hat (G, B, d)."""
+        legal = self.legal[index]
+        with torch.no_grad():
+            log_p = legal_policy_log_probs(self.net.forward_from(x, self.layer)[0], legal)
+        groups, batch = x_hat.shape[:2]
+        log_q = legal_policy_log_probs(self.net.forward_from(x_hat.flatten(0, 1), self.layer)[0], legal.repeat(groups, 1))
+        return policy_kl(log_p.repeat(groups, 1), log_q, legal.repeat(groups, 1)).view(groups, batch).mean(dim=1)
+
+
+def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="sae", checkpoints=(), on_checkpoint=None,
+               splice=None):
     """Train SAEs with one config shape (same d_in, n_features, architecture) on the same raw
     activations (N, d_in) (float32, on the SAEs' device); sets their input scale first.
     Returns one record per SAE: train_seconds (the group's), final losses, activations/s.
     After each step number in `checkpoints` (1-based), the SAEs hold the weights so far and
-    on_checkpoint(step) is called (for training curves; its time is not counted)."""
+    on_checkpoint(step) is called (for training curves; its time is not counted).
+    config.kl_coefficient > 0 needs `splice` (a Splice for these activations)."""
+    if config.kl_coefficient and splice is None:
+        raise ValueError("kl_coefficient > 0 needs the network and the legal moves (splice=Splice(...))")
     shapes = {shape_key(s.config) for s in saes}
     if len(shapes) != 1:
         raise ValueError(f"SAEs trained together must share their shape, got {sorted(shapes)}")
@@ -125,11 +159,14 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
         lam = penalties * l1_penalty_at(step, config.steps, 1.0, config.l1_warmup_fraction)
         dead = since_fired >= config.dead_after if auxk else None
         if dead is not None and dead.any():
-            losses, parts, fired, smallest_kept = batched_loss_auxk(params, buffers, x, lam, dead)
+            losses, parts, fired, smallest_kept, x_hat = batched_loss_auxk(params, buffers, x, lam, dead)
         else:
-            losses, parts, fired, smallest_kept = batched_loss(params, buffers, x, lam, None)
+            losses, parts, fired, smallest_kept, x_hat = batched_loss(params, buffers, x, lam, None)
             if auxk:
                 parts["aux"] = torch.zeros_like(losses)
+        if config.kl_coefficient:
+            parts["kl"] = splice.kl(x, x_hat, index.to(activations.device))
+            losses = losses + config.kl_coefficient * parts["kl"]
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         clip_grad_norm_per_model(list(params.values()), config.max_grad_norm)

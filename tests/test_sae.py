@@ -10,7 +10,7 @@ from othello.OthelloGame import OthelloGame
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
 from sae.model import (ARCHITECTURES, SAEConfig, SAEOutput, SparseAutoencoder, batch_topk,
                        jumprelu_with_threshold_gradient, step_with_threshold_gradient)
-from sae.train import SAETrainConfig, clip_grad_norm_per_model, l1_penalty_at, lr_at, train_sae, train_saes
+from sae.train import SAETrainConfig, Splice, clip_grad_norm_per_model, l1_penalty_at, lr_at, train_sae, train_saes
 from tests.conftest import random_positions
 
 
@@ -237,3 +237,35 @@ def test_fidelity_of_a_perfect_and_of_a_mean_reconstruction():
     assert as_mean["fraction_recovered"] == pytest.approx(0, abs=1e-5)
     assert as_mean["fraction_recovered_zero"] == pytest.approx(
         1 - baseline["ablation_kl_mean"] / baseline["ablation_kl_zero"], abs=1e-5)
+
+
+def test_the_kl_term_trades_reconstruction_for_the_networks_policy():
+    """An SAE too small to rebuild the stream: with the policy KL in its loss it keeps more of
+    what the policy reads (lower spliced KL) at the cost of plain reconstruction (higher MSE)."""
+    torch.manual_seed(0)
+    model = OthelloNet(ModelConfig(width=16, depth=4)).eval()
+    with torch.no_grad():
+        model.policy_head.weight.mul_(20)  # an untrained policy is nearly uniform: make it read the stream
+    game, rules = OthelloGame(6), bitboard_rules(6)
+    boards = np.stack([game.getCanonicalForm(b, p) for b, p in random_positions(game, 3000)])
+    boards = boards[~rules.is_over(*rules.from_boards(boards))]
+    legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0)
+    with torch.no_grad():
+        x = model.residual_stream(torch.as_tensor(boards.reshape(len(boards), -1), dtype=torch.float32), 2)
+    baseline = fidelity_baseline(model, x, legal, 2, x.mean(dim=0))
+    results = {}
+    for coefficient in (0.0, 30.0):
+        torch.manual_seed(1)
+        sae = SparseAutoencoder(SAEConfig(16, 8, "topk", k=2))
+        config = SAETrainConfig(steps=400, batch_size=256, lr=3e-3, kl_coefficient=coefficient)
+        record = train_sae(sae, x, config, progress=False) if not coefficient else \
+            train_saes([sae], x, config, progress=False, splice=Splice(model, 2, legal))[0]
+        results[coefficient] = ({**reconstruction_metrics(sae, x), **fidelity_metrics(model, sae, x, legal, 2, baseline)},
+                                record)
+    (plain, _), (with_kl, record) = results[0.0], results[30.0]
+    assert with_kl["policy_kl"] < 0.85 * plain["policy_kl"] and with_kl["mse"] > 1.2 * plain["mse"]
+    assert record["final_kl"] > 0
+    with pytest.raises(ValueError, match="needs the network"):
+        train_sae(SparseAutoencoder(SAEConfig(16, 8, "topk", k=2)), x, config, progress=False)
+    assert "kl_coefficient" not in SAETrainConfig().to_dict()  # records from before it still resume
+    assert config.to_dict()["kl_coefficient"] == 30.0

@@ -162,6 +162,31 @@ def test_the_profile_gives_wide_saes_their_own_steps_and_steps_overrides_both(ti
     assert set(steps.values()) == {9}
 
 
+def test_the_kl_coefficient_trains_with_the_network_and_is_part_of_what_resume_checks(tiny_activations, tmp_path,
+                                                                                       monkeypatch):
+    seen = []
+    original = train_sae.Splice.kl
+
+    def kl(splice, x, x_hat, index):
+        assert splice.legal[index].any(dim=1).all()  # every training position's legal moves
+        seen.append(len(x))
+        return original(splice, x, x_hat, index)
+
+    monkeypatch.setattr(train_sae.Splice, "kl", kl)
+    flags = ["--l1-penalties", "1", "--n-features", "32"]
+    run(tiny_activations[0], tmp_path, *flags, "--kl-coefficient", "5")
+    (record,) = json.loads((tmp_path / "scaling.json").read_text())["records"]
+    assert seen == [64] * 30 and record["final_kl"] > 0
+    folder = tmp_path / "l1_lambda1_f32"
+    saved = json.loads((folder / "record.json").read_text())
+    assert saved["train_config"]["kl_coefficient"] == 5
+    # Without the KL term it is another SAE: resume would train it again.
+    without = {k: saved[k] for k in train_sae.RUN_KEYS} | {"train_config": {
+        k: v for k, v in saved["train_config"].items() if k != "kl_coefficient"}}
+    assert train_sae.finished_record(folder, without) is None
+    assert train_sae.finished_record(folder, {k: saved[k] for k in train_sae.RUN_KEYS}) == saved
+
+
 def test_activations_of_another_model_are_refused(tiny_activations, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         run(tiny_activations[0], tmp_path, "--checkpoint", str(PREVIOUS_BEST))
@@ -179,7 +204,9 @@ def test_missing_activations_name_the_command(tmp_path):
                                             (["--ks", "300", "--architectures", "topk", "--arch-widths", "256"], "at most every --arch-widths"),
                                             (["--architectures", "gated"], "--architectures takes"),
                                             (["--steps", "-1"], "--steps must be at least 0"),
-                                            (["--max-activations", "-2"], "--max-activations must be at least -1")])
+                                            (["--max-activations", "-2"], "--max-activations must be at least -1"),
+                                            (["--kl-coefficient", "-1"], "--kl-coefficient must be 0 or more"),
+                                            (["--kl-coefficient", "1", "--ray"], "drop --ray or the KL term")])
 def test_bad_flags_are_usage_errors(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
         train_sae.main(flags)
