@@ -30,7 +30,7 @@ from sae.activations import load_activations, resid_field, write_text_atomic  # 
 from sae.concept_data import sample_rows  # noqa: E402
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics  # noqa: E402
 from sae.model import ARCHITECTURES, SAEConfig, SparseAutoencoder  # noqa: E402
-from sae.train import SAETrainConfig, train_saes  # noqa: E402
+from sae.train import SAETrainConfig, Splice, train_saes  # noqa: E402
 
 BASE_ACTIVATIONS = 2400 * 512  # the cpu profile's budget: 2,400 steps of 512
 
@@ -53,6 +53,8 @@ class ConvergenceConfig:
     """lambda of the L1 SAE (the viewer's default SAE has 2)"""
     l0_penalty: float = 0.1
     """lambda of the JumpReLU SAE"""
+    kl_coefficient: float = 0.0
+    """weight of the network's policy KL in the loss (sae/train.py; 0: reconstruction alone)"""
     centre: bool = True
     """SAEs other than L1 encode their input minus b_dec (b_dec starting at the training mean)"""
     multiple: float = 20.0
@@ -93,7 +95,8 @@ class ConvergenceConfig:
 def load_data(config, device):
     network = NetworkWrapper.load_checkpoint(config.checkpoint, device)
     field, rng = resid_field(2), np.random.default_rng(config.seed)
-    train = torch.from_numpy(np.array(load_activations(config.activations, "train", [field])[field])).to(device)  # a copy: the store is read-only
+    store = load_activations(config.activations, "train", [field, "boards"])
+    train = torch.from_numpy(np.array(store[field])).to(device)  # a copy: the store is read-only
     heldout = load_activations(config.activations, "heldout", [field, "boards"])
     rows = sample_rows(len(heldout[field]), config.heldout, rng)
     held = torch.from_numpy(np.asarray(heldout[field][rows])).to(device)
@@ -101,7 +104,11 @@ def load_data(config, device):
     rules = bitboard_rules(int(round(boards.shape[1] ** 0.5)))
     legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0).to(device)
     baseline = fidelity_baseline(network.net, held, legal, 2, train.mean(dim=0))
-    return network, train, held, legal, baseline
+    splice = None
+    if config.kl_coefficient:  # the legal moves of every training position, for the KL term
+        train_boards = np.asarray(store["boards"])
+        splice = Splice(network.net, 2, torch.from_numpy(rules.action_mask(*rules.from_boards(train_boards)) > 0).to(device))
+    return network, train, held, legal, baseline, splice
 
 
 def run(config: ConvergenceConfig):
@@ -113,19 +120,20 @@ def run(config: ConvergenceConfig):
         results = {}  # other settings: start again
     results["config"] = asdict(config)
     curves = results.setdefault("curves", {})
-    network, train, held, legal, baseline = load_data(config, device)
+    network, train, held, legal, baseline, splice = load_data(config, device)
     for architecture in config.architecture_list:
         if architecture in curves:
             continue
         start = time.perf_counter()
-        curves[architecture] = {"points": train_curve(config, architecture, network, train, held, legal, baseline),
+        curves[architecture] = {"points": train_curve(config, architecture, network, train, held, legal, baseline,
+                                                            splice),
                                 "seconds": time.perf_counter() - start}
         out.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out, json.dumps(results, indent=1) + "\n")
     return results
 
 
-def train_curve(config, architecture, network, train, held, legal, baseline):
+def train_curve(config, architecture, network, train, held, legal, baseline, splice=None):
     """The measurements of one SAE along its training run."""
     torch.manual_seed(config.seed)
     sae = SparseAutoencoder(SAEConfig(train.shape[1], config.n_features, architecture, l1_penalty=config.l1_penalty,
@@ -141,9 +149,10 @@ def train_curve(config, architecture, network, train, held, legal, baseline):
         print(f"{architecture:<11}{step * config.batch_size / 1e6:>7.2f}M  L0 {metrics['l0']:6.1f}  "
               f"FVE {metrics['fve']:.3f}  recovered {metrics['fraction_recovered']:.3f}", flush=True)
 
-    train_config = SAETrainConfig(steps=config.steps(), batch_size=config.batch_size, lr=config.lr, seed=config.seed)
+    train_config = SAETrainConfig(steps=config.steps(), batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                                  kl_coefficient=config.kl_coefficient)
     train_saes([sae], train, train_config, progress=True, desc=architecture, checkpoints=set(config.checkpoints()),
-               on_checkpoint=measure)
+               on_checkpoint=measure, splice=splice)
     return points
 
 

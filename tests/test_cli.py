@@ -132,3 +132,20 @@ def test_sae_convergence_measures_each_architecture_along_its_run_and_resumes(ti
     sae_convergence.main(flags)  # finished: nothing trains again, the same numbers
     assert json.loads(out.read_text())["curves"] == results["curves"]
     assert "batchtopk" not in capsys.readouterr().out.split("architecture")[0]  # no training lines before the table
+
+
+def test_sae_convergence_takes_the_kl_term(tiny_activations, tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import sae_convergence
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    flags = ["--activations", str(tiny_activations[0]), "--architectures", "batchtopk", "--n-features", "32",
+             "--k", "4", "--multiple", "0.002", "--points", "2", "--batch-size", "64", "--heldout", "100",
+             "--threads", "1", "--plot", ""]
+    curves = {}
+    for coefficient in ("0", "50"):
+        out = tmp_path / f"kl{coefficient}.json"
+        sae_convergence.main([*flags, "--kl-coefficient", coefficient, "--out", str(out)])
+        curves[coefficient] = json.loads(out.read_text())["curves"]["batchtopk"]["points"][-1]
+    assert curves["0"] != curves["50"]  # the same seed and batches: only the loss differs
