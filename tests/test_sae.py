@@ -209,15 +209,21 @@ def test_bad_configs():
         SAEConfig(architecture="topk", n_features=8, k=9)
 
 
-def test_fidelity_of_a_perfect_and_of_a_mean_reconstruction():
-    torch.manual_seed(0)
-    model = OthelloNet(ModelConfig(width=16, depth=4)).eval()
+def layer2_streams(model, count):
+    """(x, legal): the layer-2 stream and legal moves of the unfinished positions among `count`
+    visited by random games."""
     game, rules = OthelloGame(6), bitboard_rules(6)
-    boards = np.stack([game.getCanonicalForm(b, p) for b, p in random_positions(game, 300)])
+    boards = np.stack([game.getCanonicalForm(b, p) for b, p in random_positions(game, count)])
     boards = boards[~rules.is_over(*rules.from_boards(boards))]
     legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0)
     with torch.no_grad():
-        x = model.residual_stream(torch.as_tensor(boards.reshape(len(boards), -1), dtype=torch.float32), 2)
+        return model.residual_stream(torch.as_tensor(boards.reshape(len(boards), -1), dtype=torch.float32), 2), legal
+
+
+def test_fidelity_of_a_perfect_and_of_a_mean_reconstruction():
+    torch.manual_seed(0)
+    model = OthelloNet(ModelConfig(width=16, depth=4)).eval()
+    x, legal = layer2_streams(model, 300)
     mean = x.mean(dim=0)
 
     class Reconstructs(torch.nn.Module):
@@ -246,12 +252,7 @@ def test_the_kl_term_trades_reconstruction_for_the_networks_policy():
     model = OthelloNet(ModelConfig(width=16, depth=4)).eval()
     with torch.no_grad():
         model.policy_head.weight.mul_(20)  # an untrained policy is nearly uniform: make it read the stream
-    game, rules = OthelloGame(6), bitboard_rules(6)
-    boards = np.stack([game.getCanonicalForm(b, p) for b, p in random_positions(game, 3000)])
-    boards = boards[~rules.is_over(*rules.from_boards(boards))]
-    legal = torch.from_numpy(rules.action_mask(*rules.from_boards(boards)) > 0)
-    with torch.no_grad():
-        x = model.residual_stream(torch.as_tensor(boards.reshape(len(boards), -1), dtype=torch.float32), 2)
+    x, legal = layer2_streams(model, 3000)
     baseline = fidelity_baseline(model, x, legal, 2, x.mean(dim=0))
     results = {}
     for coefficient in (0.0, 30.0):
