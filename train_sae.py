@@ -106,6 +106,8 @@ class SweepConfig:
     kl_coefficient: float = 0.0
     """weight of the network's policy KL, with the reconstruction spliced in, in every SAE's
     loss (sae/train.py; 0: reconstruction alone; not with --ray)"""
+    kl_from: float = 0.0
+    """share of each SAE's steps after which the KL term joins its loss (0: from the start)"""
     max_activations: int = -1
     """training activations used, a random subset (0: all; -1: the profile's)"""
     seed: int = 0
@@ -139,6 +141,8 @@ class SweepConfig:
             raise ValueError("--kl-coefficient trains beside the network, here only: drop --ray or the KL term")
         if self.kl_coefficient < 0:
             raise ValueError(f"--kl-coefficient must be 0 or more, got {self.kl_coefficient}")
+        if not 0 <= self.kl_from < 1:
+            raise ValueError(f"--kl-from is a share of the steps, 0 to below 1, got {self.kl_from}")
         require_at_least(self, 1, "ray_cpus")
         if self.profile not in PROFILES:
             raise ValueError(f"--profile must be one of {', '.join(PROFILES)}, got '{self.profile}'")
@@ -175,7 +179,8 @@ class SweepConfig:
         profile = PROFILES[self.profile]
         steps = profile["wide_steps"] if n_features > GROUP_MAX_FEATURES else profile["steps"]
         return SAETrainConfig(steps=self.steps or steps, batch_size=self.batch_size or profile["batch_size"],
-                              lr=self.lr or profile["lr"], seed=self.seed, kl_coefficient=self.kl_coefficient)
+                              lr=self.lr or profile["lr"], seed=self.seed,
+                              kl_coefficient=self.kl_coefficient, kl_from=self.kl_from)
 
     def max_train(self):
         return PROFILES[self.profile]["max_activations"] if self.max_activations < 0 else self.max_activations

@@ -55,6 +55,8 @@ class ConvergenceConfig:
     """lambda of the JumpReLU SAE"""
     kl_coefficient: float = 0.0
     """weight of the network's policy KL in the loss (sae/train.py; 0: reconstruction alone)"""
+    kl_from: float = 0.0
+    """share of the run after which the KL term joins the loss (0: from the start)"""
     centre: bool = True
     """SAEs other than L1 encode their input minus b_dec (b_dec starting at the training mean)"""
     multiple: float = 20.0
@@ -150,7 +152,7 @@ def train_curve(config, architecture, network, train, held, legal, baseline, spl
               f"FVE {metrics['fve']:.3f}  recovered {metrics['fraction_recovered']:.3f}", flush=True)
 
     train_config = SAETrainConfig(steps=config.steps(), batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                                  kl_coefficient=config.kl_coefficient)
+                                  kl_coefficient=config.kl_coefficient, kl_from=config.kl_from)
     train_saes([sae], train, train_config, progress=True, desc=architecture, checkpoints=set(config.checkpoints()),
                on_checkpoint=measure, splice=splice)
     return points

@@ -52,12 +52,16 @@ class SAETrainConfig:
     """seeds the batch order"""
     kl_coefficient: float = 0.0
     """weight of the policy KL with the reconstruction spliced in (0: reconstruction alone)"""
+    kl_from: float = 0.0
+    """share of the steps after which the KL term joins the loss (0: from the start)"""
 
     def to_dict(self):
-        # without kl_coefficient at 0, so that SAEs trained before it existed still resume
+        # without the KL settings at their defaults, so that SAEs trained before they existed
+        # still resume
         settings = asdict(self)
-        if not settings["kl_coefficient"]:
-            del settings["kl_coefficient"]
+        for key, default in (("kl_coefficient", 0.0), ("kl_from", 0.0)):
+            if settings[key] == default:
+                del settings[key]
         return settings
 
 
@@ -164,7 +168,7 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
             losses, parts, fired, smallest_kept, x_hat = batched_loss(params, buffers, x, lam, None)
             if auxk:
                 parts["aux"] = torch.zeros_like(losses)
-        if config.kl_coefficient:
+        if config.kl_coefficient and step >= config.kl_from * config.steps:
             parts["kl"] = splice.kl(x, x_hat, index.to(activations.device))
             losses = losses + config.kl_coefficient * parts["kl"]
         optimizer.zero_grad(set_to_none=True)

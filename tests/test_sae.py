@@ -268,5 +268,18 @@ def test_the_kl_term_trades_reconstruction_for_the_networks_policy():
     assert record["final_kl"] > 0
     with pytest.raises(ValueError, match="needs the network"):
         train_sae(SparseAutoencoder(SAEConfig(16, 8, "topk", k=2)), x, config, progress=False)
-    assert "kl_coefficient" not in SAETrainConfig().to_dict()  # records from before it still resume
+    assert not {"kl_coefficient", "kl_from"} & SAETrainConfig().to_dict().keys()  # records from before still resume
     assert config.to_dict()["kl_coefficient"] == 30.0
+
+
+def test_the_kl_term_joins_after_kl_from_of_the_steps(monkeypatch):
+    model = OthelloNet(ModelConfig(width=16, depth=4)).eval()
+    x, legal = layer2_streams(model, 200)
+    steps = []
+    original = Splice.kl
+    monkeypatch.setattr(Splice, "kl", lambda splice, *args: steps.append(1) or original(splice, *args))
+    config = SAETrainConfig(steps=20, batch_size=32, kl_coefficient=1.0, kl_from=0.75)
+    record = train_saes([SparseAutoencoder(SAEConfig(16, 8, "topk", k=2))], x, config, progress=False,
+                        splice=Splice(model, 2, legal))[0]
+    assert len(steps) == 5 and record["final_kl"] > 0  # steps 15..19
+    assert config.to_dict()["kl_from"] == 0.75

@@ -206,7 +206,8 @@ def test_missing_activations_name_the_command(tmp_path):
                                             (["--steps", "-1"], "--steps must be at least 0"),
                                             (["--max-activations", "-2"], "--max-activations must be at least -1"),
                                             (["--kl-coefficient", "-1"], "--kl-coefficient must be 0 or more"),
-                                            (["--kl-coefficient", "1", "--ray"], "drop --ray or the KL term")])
+                                            (["--kl-coefficient", "1", "--ray"], "drop --ray or the KL term"),
+                                            (["--kl-from", "1"], "--kl-from is a share of the steps")])
 def test_bad_flags_are_usage_errors(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
         train_sae.main(flags)
