@@ -130,7 +130,14 @@ def test_a_crashed_worker_restarts_its_lost_call_is_replayed_and_it_rejoins_the_
         assert stats["retried_calls"] >= 1 and stats["games"] == 12
         for key in expected:  # the lost call replayed identically, nothing twice
             assert np.array_equal(examples[key], expected[key]), key
-        _, stats = pool.play(network.checkpoint(), 2)  # the restarted worker is back in the rotation
+        # The restarted worker comes back into the rotation once it answers a ping (sent again
+        # every PING_EVERY_S while it is down): later iterations play in full meanwhile.
+        deadline = time.monotonic() + 120
+        while pool.pings:
+            assert time.monotonic() < deadline, "the restarted worker never rejoined"
+            _, stats = pool.play(network.checkpoint(), 2)
+            assert stats["games"] == 12 and stats["retried_calls"] == 0
+        _, stats = pool.play(network.checkpoint(), 3)  # both workers in the rotation again
         assert stats["games"] == 12 and stats["retried_calls"] == 0 and not pool.pings
     finally:
         pool.close()
