@@ -122,8 +122,9 @@ class Splice:
         with torch.no_grad():
             log_p = legal_policy_log_probs(self.net.forward_from(x, self.layer)[0], legal)
         groups, batch = x_hat.shape[:2]
-        log_q = legal_policy_log_probs(self.net.forward_from(x_hat.flatten(0, 1), self.layer)[0], legal.repeat(groups, 1))
-        return policy_kl(log_p.repeat(groups, 1), log_q, legal.repeat(groups, 1)).view(groups, batch).mean(dim=1)
+        legal = legal.repeat(groups, 1)  # one row per (SAE, position), as x_hat flattened
+        log_q = legal_policy_log_probs(self.net.forward_from(x_hat.flatten(0, 1), self.layer)[0], legal)
+        return policy_kl(log_p.repeat(groups, 1), log_q, legal).view(groups, batch).mean(dim=1)
 
 
 def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="sae", checkpoints=(), on_checkpoint=None,
