@@ -8,10 +8,11 @@ counted with matrix products over the whole batch: features (N, F) against conce
     precision, recall, F1  per threshold, feature and concept
     AUROC                  per feature and concept, from the raw activations (ties averaged)
     coverage               for each concept its best feature's F1 (best threshold), averaged
-    board reconstruction   label each feature with the concepts it predicts at precision >= 0.95
-                           on >= 10 positions (training set); on held-out positions predict the
-                           concepts as the union of the labels of the firing features; the mean
-                           F1 per position over a group of concepts (e.g. the 36 "mine" squares)
+    board reconstruction   at each threshold t, label each feature with the concepts it predicts
+                           at t with precision >= 0.95 on >= 10 positions (training set); on
+                           held-out positions predict the concepts as the union of the labels of
+                           the features above t; F1 over every (position, square) of a group
+                           (e.g. the 36 "mine" squares), at the t that is best on the training set
     explained features     stricter labels, the ones people read (`informative_labels`): the
                            precision must also beat the concept's base rate, and the feature
                            cover >= 10% of the concept's positions; none: "unexplained"
@@ -128,21 +129,38 @@ def informative_labels(scores, base_rate, min_precision=0.95, min_count=10, min_
     return good.any(axis=0)
 
 
-def board_reconstruction(features, labels, concepts, groups):
-    """{group: mean F1 per position} when the concepts of each held-out position are predicted
-    as the union of the labels of its firing features. `groups` maps a name to the concept
-    columns it covers (e.g. the 36 'mine' squares)."""
-    firing = _as_tensor(np.asarray(features) > 0)
-    predicted = (firing @ _as_tensor(labels)) > 0  # (N, C)
-    actual = torch.as_tensor(np.asarray(concepts, bool))
-    result = {}
-    for name, columns in groups.items():
-        p, a = predicted[:, columns], actual[:, columns]
-        tp = (p & a).sum(dim=1).float()
-        denominator = (p.sum(dim=1) + a.sum(dim=1)).float()
-        f1 = torch.where(denominator > 0, 2 * tp / denominator.clamp_min(1), torch.ones_like(tp))  # both empty: 1
-        result[name] = f1.mean().item()
-    return result
+def board_reconstruction(train_features, train_scores, train_concepts, heldout_features, heldout_concepts, groups,
+                         min_precision=0.95, min_count=10):
+    """{group: (F1, t)} of the board read back from the features, as Karvonen et al. measure it. At
+    each threshold t, a feature predicts the concepts it predicts at t on the training positions
+    (`train_scores` from `threshold_scores`: precision >= min_precision on >= min_count
+    positions) wherever it exceeds t times its training maximum; a position's predicted concepts
+    are the union over its features. F1 over every (position, concept) of a group (`groups` maps
+    a name to concept columns, e.g. the 36 'mine' squares), on held-out positions, at the
+    threshold that scores best on the training positions."""
+    labelled = torch.as_tensor((train_scores["precision"] >= min_precision)
+                               & (train_scores["true_positives"] >= min_count), dtype=torch.float32)  # (T, F, C)
+    maximum = _as_tensor(train_features).max(dim=0).values
+
+    def f1_by_threshold(features, concepts):  # (T, groups)
+        actual = torch.as_tensor(np.asarray(concepts, bool))
+        rows, columns, values = _firing_entries(_as_tensor(features))
+        scores = np.ones((len(THRESHOLDS), len(groups)))  # a group with nothing to find or claim: 1
+        for t, threshold in enumerate(THRESHOLDS):
+            above = values > threshold * maximum[columns]
+            firing = torch.sparse_coo_tensor(torch.stack([rows[above], columns[above]]), torch.ones(int(above.sum())),
+                                             (len(actual), len(maximum)), check_invariants=False)
+            predicted = torch.sparse.mm(firing, labelled[t]) > 0  # (N, C)
+            for g, columns_of_group in enumerate(groups.values()):
+                p, a = predicted[:, columns_of_group], actual[:, columns_of_group]
+                claimed = p.sum().item() + a.sum().item()
+                if claimed:
+                    scores[t, g] = 2 * (p & a).sum().item() / claimed
+        return scores
+
+    best = f1_by_threshold(train_features, train_concepts).argmax(axis=0)
+    heldout = f1_by_threshold(heldout_features, heldout_concepts)
+    return {name: (float(heldout[best[g], g]), THRESHOLDS[best[g]]) for g, name in enumerate(groups)}
 
 
 # The concept groups reported per SAE: coverage over every concept, and board reconstruction
@@ -169,11 +187,12 @@ def concept_summary(train_features, train_concepts, heldout_features, heldout_co
     explained = informative_labels(train_scores, np.asarray(train_concepts).mean(axis=0))
     groups = concept_groups(names)
     best = threshold_scores(heldout_features, heldout_concepts)["f1"].max(axis=(0, 1))  # (C,)
-    reconstruction = board_reconstruction(heldout_features, labels, heldout_concepts,
-                                          {g: groups[g] for g in RECONSTRUCTED})
+    reconstruction = board_reconstruction(train_features, train_scores, train_concepts, heldout_features,
+                                          heldout_concepts, {g: groups[g] for g in RECONSTRUCTED})
     return {"coverage": float(best.mean()), "auroc": float(best_auroc(heldout_features, heldout_concepts).mean()),
             **{f"coverage_{g}": float(best[columns].mean()) for g, columns in groups.items()},
-            **{f"reconstruction_{g}": value for g, value in reconstruction.items()},
+            **{f"reconstruction_{g}": f1 for g, (f1, _) in reconstruction.items()},
+            **{f"reconstruction_threshold_{g}": t for g, (_, t) in reconstruction.items()},
             "labelled_features": int(labels.any(axis=1).sum()),
             "explained_features": int(explained.any(axis=1).sum())}
 

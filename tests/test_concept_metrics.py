@@ -84,6 +84,12 @@ def test_negative_features_are_refused():
         threshold_scores(np.array([[-1.0], [1.0]]), np.array([[True], [False]]))
 
 
+def reconstruct(features, concepts, groups, heldout=None):
+    heldout_features, heldout_concepts = heldout or (features, concepts)
+    return board_reconstruction(features, threshold_scores(features, concepts), concepts,
+                                heldout_features, heldout_concepts, groups)
+
+
 def test_labels_and_board_reconstruction():
     rng = np.random.default_rng(1)
     concepts = rng.random((500, 4)) < 0.4
@@ -91,11 +97,22 @@ def test_labels_and_board_reconstruction():
     features = np.concatenate([features, rng.random((500, 1))], axis=1)  # plus noise
     labels = feature_labels(threshold_scores(features, concepts))
     assert labels[:4, :4].tolist() == np.eye(4, dtype=bool).tolist() and not labels[4].any()
-    result = board_reconstruction(features, labels, concepts, {"all": [0, 1, 2, 3], "first two": [0, 1]})
-    assert result == {"all": pytest.approx(1.0), "first two": pytest.approx(1.0)}
-    # Without labels nothing is predicted: F1 0 wherever a concept holds, 1 where none does.
-    none = board_reconstruction(features, np.zeros_like(labels), concepts, {"all": [0, 1, 2, 3]})
-    assert none["all"] == pytest.approx(np.mean(~concepts.any(axis=1)))
+    result = reconstruct(features, concepts, {"all": [0, 1, 2, 3], "first two": [0, 1]})
+    assert {name: f1 for name, (f1, _) in result.items()} == {"all": pytest.approx(1.0), "first two": pytest.approx(1.0)}
+    # Only the noise feature: nothing is labelled, nothing predicted, F1 0.
+    assert reconstruct(features[:, 4:], concepts, {"all": [0, 1, 2, 3]})["all"][0] == 0
+
+
+def test_board_reconstruction_reads_a_feature_only_above_the_threshold_it_was_labelled_at():
+    # A feature that fires weakly everywhere and strongly exactly where the concept holds: it
+    # predicts the concept only above half its maximum, and the board is read back at that cut.
+    rng = np.random.default_rng(4)
+    concepts = rng.random((2000, 1)) < 0.3
+    features = np.where(concepts, rng.uniform(0.8, 1, concepts.shape), rng.uniform(0.01, 0.3, concepts.shape))
+    train, heldout = slice(0, 1000), slice(1000, None)
+    (f1, threshold), = reconstruct(features[train], concepts[train], {"c": [0]},
+                                  (features[heldout], concepts[heldout])).values()
+    assert f1 == pytest.approx(1.0) and 0.3 <= threshold < 0.8
 
 
 def test_a_feature_that_fires_everywhere_labels_only_rare_concepts_informatively():

@@ -16,8 +16,8 @@ from tests.conftest import REPO
 RECORD_KEYS = {"architecture", "l1_penalty", "k", "l0_penalty", "centre", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
                "l0", "fve", "mse", "dead_fraction", "dense_fraction", "shrinkage", "policy_kl", "top1_agreement",
                "value_mse", "fraction_recovered", "coverage", "reconstruction_mine", "reconstruction_theirs",
-               "reconstruction_legal", "labelled_features", "auroc", "explained_features", "probe_cosine",
-               "coverage_flipped", "coverage_best_move"}
+               "reconstruction_legal", "reconstruction_threshold_mine", "labelled_features", "auroc",
+               "explained_features", "probe_cosine", "coverage_flipped", "coverage_best_move"}
 
 
 # Every architecture of the matched-sparsity sweep, at the narrower width.
@@ -93,7 +93,8 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
     out, scaling = sweep
     path = out / "l1_lambda1_f64" / "record.json"
     record = json.loads(path.read_text())
-    path.write_text(json.dumps({k: v for k, v in record.items() if k not in ("coverage", "auroc")}))  # older
+    older = {k: v for k, v in record.items() if k not in ("coverage", "auroc", "reconstruction_threshold_mine")}
+    path.write_text(json.dumps({**older, "reconstruction_mine": 0.0}))  # and by the old board rule
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished SAE was trained again")
@@ -105,6 +106,7 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
     assert json.loads((path.parent / "cfg.json").read_text())["metadata"]["record"] == updated  # both say the same
     assert updated["coverage"] == pytest.approx(record["coverage"], abs=1e-5)
     assert updated["auroc"] == pytest.approx(record["auroc"], abs=1e-5)
+    assert updated["reconstruction_mine"] == pytest.approx(record["reconstruction_mine"], abs=1e-5)
 
 
 def test_a_rerun_trains_again_only_the_saes_whose_files_were_damaged(sweep, tiny_activations, monkeypatch, capsys):
