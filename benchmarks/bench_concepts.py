@@ -4,7 +4,8 @@ the module at an earlier revision, side by side in one run and on the same input
 The inputs are shaped like the cpu profile's: 20,000 training and 20,000 held-out positions,
 the 442 concepts of the shipped model's collection (their base rates spread from 1% to 60%),
 and SAE-like features: `--l0` active latents per position, at each width of `--widths`. Both
-versions must agree on every number they report.
+versions must agree on every number they report, except the board reconstruction, whose rule
+changed on purpose since the baseline (per-threshold labels, pooled F1).
 
     python benchmarks/bench_concepts.py                       # about 2 minutes
     python benchmarks/bench_concepts.py --widths 4096 --baseline ''   # the current code alone
@@ -99,7 +100,8 @@ def main():
             line = f"{width:6d} {seconds:7.2f}"
             if old:
                 old_result, old_seconds = timed_summary(old.concept_summary, train, heldout)
-                differ = [k for k in result if not np.isclose(result[k], old_result[k], rtol=1e-5, atol=1e-6)]
+                differ = [k for k in result if not k.startswith("reconstruction")
+                          and not np.isclose(result[k], old_result[k], rtol=1e-5, atol=1e-6)]
                 if differ:
                     raise SystemExit(f"the versions disagree on {', '.join(differ)}")
                 line += f" {old_seconds:9.2f} {old_seconds / seconds:7.1f}x"
