@@ -101,11 +101,15 @@ def coverage(f1):
     return float(f1.max(axis=(0, 1)).mean())
 
 
-def feature_labels(scores, min_precision=0.95, min_count=10):
-    """(F, C) bool: the concepts each feature predicts at some threshold with precision >=
+def labels_by_threshold(scores, min_precision=0.95, min_count=10):
+    """(T, F, C) bool: the concepts each feature predicts at each threshold with precision >=
     min_precision on >= min_count positions (scores from `threshold_scores`)."""
-    good = (scores["precision"] >= min_precision) & (scores["true_positives"] >= min_count)
-    return good.any(axis=0)
+    return (scores["precision"] >= min_precision) & (scores["true_positives"] >= min_count)
+
+
+def feature_labels(scores, min_precision=0.95, min_count=10):
+    """(F, C) bool: the concepts each feature predicts at some threshold (`labels_by_threshold`)."""
+    return labels_by_threshold(scores, min_precision, min_count).any(axis=0)
 
 
 def best_auroc(features, concepts):
@@ -138,8 +142,7 @@ def board_reconstruction(train_features, train_scores, train_concepts, heldout_f
     are the union over its features. F1 over every (position, concept) of a group (`groups` maps
     a name to concept columns, e.g. the 36 'mine' squares), on held-out positions, at the
     threshold that scores best on the training positions."""
-    labelled = torch.as_tensor((train_scores["precision"] >= min_precision)
-                               & (train_scores["true_positives"] >= min_count), dtype=torch.float32)  # (T, F, C)
+    labelled = torch.as_tensor(labels_by_threshold(train_scores, min_precision, min_count), dtype=torch.float32)
     maximum = _as_tensor(train_features).max(dim=0).values
 
     def f1_by_threshold(features, concepts):  # (T, groups)
