@@ -14,11 +14,11 @@ QUICK := runs/quick
 # with a larger replay window, more training per iteration and more exploratory openings.
 SHIPPED_RECIPE := --iterations 40 --window-iterations 10 --train-epochs 4 --temperature-moves 16
 # The shipped SAEs' recipe (docs/saes.md): the sweep's best architectures at L0 40, trained for
-# 4x the sweep's steps, the network's policy KL joining the loss for the last 20%; and the
+# 6x the sweep's steps, the network's policy KL joining the loss for the last 20%; and the
 # viewer's default bundle (shipped in sae/pretrained/): these two and an L1 SAE of the sweep.
-SHIPPED_SAES_RECIPE := --l1-penalties "" --architectures batchtopk,matryoshka --ks 40 --arch-widths 1024 --steps 9600 \
-	--kl-coefficient 100 --kl-from 0.8
-SHIPPED_SAES := runs/shipped_kl
+SHIPPED_SAES_RECIPE := --l1-penalties "" --architectures batchtopk,matryoshka --ks 40 --arch-widths 1024 --steps 14400 \
+	--kl-coefficient 10 --kl-from 0.8
+SHIPPED_SAES := runs/shipped_kl10
 VIEWER_SAES := $(SHIPPED_SAES)/batchtopk_k40_f1024 $(SHIPPED_SAES)/matryoshka_k40_f1024 runs/saes/l1_lambda3_f1024
 
 .PHONY: all alphazero match activations saes vis superhuman report quick test test-saelens bench clean
