@@ -42,22 +42,24 @@ DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
 # The matched-sparsity sweep beside the L1 grid: k of the TopK family, and the JumpReLU L0
 # penalties that land near the same L0s on the shipped model's activations (docs/saes.md).
 DEFAULT_ARCHITECTURES = "topk,batchtopk,matryoshka,jumprelu"
-DEFAULT_KS, DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS = "16,32,64", "2,0.6,0.2", "1024,4096"
+DEFAULT_KS, DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS = "16,32,64", "0.6,0.23,0.1", "1024,4096"
 # SAEs of one width train as one vectorised group up to this width; wider ones are faster one
 # at a time (benchmarks/bench_sae.py measures both).
 GROUP_MAX_FEATURES = 1024
-# Profiles: steps (of SAEs up to GROUP_MAX_FEATURES wide, and of wider ones), batch size,
-# learning rate, training activations (0: all), held-out positions evaluated, and the positions
-# of each split the concept metrics use (labels from train, scores on held-out). The cpu
-# profile's wide SAEs get half the steps: a step costs them 2-4x as much, and the full budget
-# would take the sweep well past an hour on 2 cores (docs/saes.md, "What the sweep costs").
+# Profiles: steps (of SAEs up to GROUP_MAX_FEATURES wide, of wider ones, and of wider L1
+# ones), batch size, learning rate, training activations (0: all), held-out positions
+# evaluated, and the positions of each split the concept metrics use (labels from train, scores
+# on held-out). In the cpu profile a step costs the wide SAEs 2-4x as much, and the full budget
+# would take the sweep well past an hour on 2 cores: the wide architecture SAEs get half the
+# steps and the wide L1 ones a quarter, the legacy grid's steps buying the least (docs/saes.md,
+# "What the sweep costs").
 PROFILES = {
-    "quick": dict(steps=300, wide_steps=300, batch_size=512, lr=1e-3, max_activations=200_000,
+    "quick": dict(steps=300, wide_steps=300, wide_l1_steps=300, batch_size=512, lr=1e-3, max_activations=200_000,
                   max_heldout=20_000, concept_positions=5_000),
-    "cpu": dict(steps=2400, wide_steps=1200, batch_size=512, lr=5e-4, max_activations=0,
+    "cpu": dict(steps=2400, wide_steps=1200, wide_l1_steps=600, batch_size=512, lr=5e-4, max_activations=0,
                 max_heldout=100_000, concept_positions=20_000),
-    "paper": dict(steps=12_000, wide_steps=12_000, batch_size=16_384, lr=1e-4, max_activations=3_000_000,
-                  max_heldout=0, concept_positions=50_000),
+    "paper": dict(steps=12_000, wide_steps=12_000, wide_l1_steps=12_000, batch_size=16_384, lr=1e-4,
+                  max_activations=3_000_000, max_heldout=0, concept_positions=50_000),
 }
 # Metrics added (or redefined) after the first sweeps: a finished SAE without them gets every
 # concept metric again on resume (the board reconstruction's threshold came with its rule).
@@ -99,7 +101,7 @@ class SweepConfig:
     """SAEs other than L1 encode their input minus b_dec, b_dec starting at the training mean"""
     steps: int = 0
     """optimiser steps of every SAE (0: the profile's, which gives SAEs wider than 1,024 features
-    fewer in the cpu profile)"""
+    fewer in the cpu profile, the L1 ones fewest)"""
     batch_size: int = 0
     """activations per step (0: the profile's)"""
     lr: float = 0.0
@@ -175,10 +177,12 @@ class SweepConfig:
                 self.arch_widths) == (DEFAULT_PENALTIES, DEFAULT_WIDTHS, DEFAULT_ARCHITECTURES, DEFAULT_KS,
                                       DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS)
 
-    def train_config(self, n_features=0):
-        """The training settings of an SAE this wide (0: the narrow ones')."""
+    def train_config(self, sae_config=None):
+        """The training settings of this SAE (None: the narrow ones')."""
         profile = PROFILES[self.profile]
-        steps = profile["wide_steps"] if n_features > GROUP_MAX_FEATURES else profile["steps"]
+        steps = profile["steps"]
+        if sae_config is not None and sae_config.n_features > GROUP_MAX_FEATURES:
+            steps = profile["wide_l1_steps" if sae_config.architecture == "l1" else "wide_steps"]
         return SAETrainConfig(steps=self.steps or steps, batch_size=self.batch_size or profile["batch_size"],
                               lr=self.lr or profile["lr"], seed=self.seed,
                               kl_coefficient=self.kl_coefficient, kl_from=self.kl_from)
@@ -295,7 +299,7 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     # SAETrainConfig) to train
     done, expected, jobs = [], [], []
     for g, group in enumerate(groups):
-        train_config = config.train_config(group[0][1].n_features)
+        train_config = config.train_config(group[0][1])
         expected.append([{"sae_config": c.to_dict(), "train_config": train_config.to_dict(), **data.source}
                          for _, c in group])
         done.append([finished_record(out_dir / name, e) for (name, _), e in zip(group, expected[g])])

@@ -6,20 +6,26 @@ FLOP rate it implies: 10 * d_in * n_features per activation per step: two forwar
 three backward, no gradient for the input); (3) for each width, the five L1 penalties
 trained one at a time against together as one vectorised group (train_saes); (4) for each
 width, the TopK family's throughput while no latent is dead (the trainer skips AuxK) against
-AuxK on every step.
+AuxK on every step; (5) for each width, BatchTopK and Matryoshka with their batch top-k found
+among each row's largest pre-activations (sae.model.batch_topk) against over the whole
+flattened batch, on the collected activations where they exist (a fresh SAE's first steps fall
+back to the whole batch more often: the comparison skips them).
 
     python benchmarks/bench_sae.py [--steps 40] [--threads 2]
 """
+import functools
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from othello.cli import parse_config, require_at_least  # noqa: E402
+import sae.model  # noqa: E402
 from sae.model import SAEConfig, SparseAutoencoder  # noqa: E402
 from sae.train import SAETrainConfig, train_sae, train_saes  # noqa: E402
 
@@ -36,6 +42,8 @@ class BenchConfig:
     """batch size of the group comparison (the default CPU profile's)"""
     threads: int = 2
     """torch CPU threads"""
+    activations: str = "runs/activations"
+    """collected activations for the batch top-k comparison (random ones where missing)"""
 
     def __post_init__(self):
         require_at_least(self, 1, "steps", "group_batch_size", "threads")
@@ -107,6 +115,33 @@ def main(argv=None):
                 rates.append(config.steps * config.group_batch_size / timed(lambda: train_sae(sae, x, train, progress=False)))
         print(f"  {width:>5} features: " + ", ".join(f"{a} {rates[2 * i]:,.0f} vs {rates[2 * i + 1]:,.0f}"
                                                    for i, a in enumerate(("topk", "batchtopk", "matryoshka"))))
+    batch_topk_speed(config, [int(w) for w in config.widths.split(",") if int(w) >= 128], x, device)
+
+
+def batch_topk_speed(config, widths, x, device):
+    """(5): activations/s of the batch top-k from each row's candidates against the whole batch's."""
+    collected = Path(config.activations) / "train" / "resid_2.npy"
+    if collected.is_file():
+        x = torch.from_numpy(np.load(collected, mmap_mode="r")[:200_000].copy()).to(device)
+    print(f"BatchTopK and Matryoshka (k 32, centred), batch {config.group_batch_size}, on "
+          f"{'the collected activations' if collected.is_file() else 'random activations'}: activations/s "
+          "with the batch top-k among each row's candidates vs over the flattened batch")
+    fast, whole_batch = sae.model.batch_topk, functools.partial(sae.model.batch_topk, candidates_per_row=10**9)
+    train = SAETrainConfig(steps=config.steps, batch_size=config.group_batch_size)
+    try:
+        for width in widths:
+            rates = []
+            for architecture in ("batchtopk", "matryoshka"):
+                for selection in (fast, whole_batch):
+                    sae.model.batch_topk = selection
+                    torch.manual_seed(0)
+                    model = SparseAutoencoder(SAEConfig(x.shape[1], width, architecture, k=32, centre=True)).to(device)
+                    train_sae(model, x, SAETrainConfig(steps=200, batch_size=config.group_batch_size), progress=False)
+                    rates.append(config.steps * config.group_batch_size / timed(lambda: train_sae(model, x, train, progress=False)))
+            print(f"  {width:>5} features: batchtopk {rates[0]:,.0f} vs {rates[1]:,.0f} ({rates[0] / rates[1]:.2f}x), "
+                  f"matryoshka {rates[2]:,.0f} vs {rates[3]:,.0f} ({rates[2] / rates[3]:.2f}x)")
+    finally:
+        sae.model.batch_topk = fast
 
 
 if __name__ == "__main__":

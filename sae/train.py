@@ -8,8 +8,9 @@ running average of the smallest activation each batch keeps.
 SAEs of one shape (the five L1 penalties of one width, say) train together: their parameters
 are stacked along a leading axis and `torch.func.vmap` runs the SAE's own forward and loss for
 all of them in one pass over each shared batch. Every SAE still gets exactly the update it
-would get alone (Adam is elementwise; the gradient clip is applied per SAE), so one SAE is
-just a group of one.
+would get alone (Adam is elementwise; the gradient clip is applied per SAE). A group of one
+runs the same code without vmap, and BatchTopK and Matryoshka SAEs always train one at a time:
+their batch top-k branches on the data (sae/model.py), which vmap cannot.
 
 With `kl_coefficient` > 0 the loss also has the network's policy in it: the KL, over the legal
 moves, from the policy of the network on its own stream to its policy with the SAE's
@@ -19,6 +20,7 @@ reconstruction rather than instead of it). The network stays frozen; only the SA
 import copy
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -141,6 +143,9 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
     if len(shapes) != 1:
         raise ValueError(f"SAEs trained together must share their shape, got {sorted(shapes)}")
     architecture = saes[0].config.architecture
+    if architecture in BATCH_TOPKS and len(saes) > 1:  # their batch top-k cannot run under vmap
+        return [record for sae in saes for record in train_saes(
+            [sae], activations, config, progress, desc, checkpoints, on_checkpoint, splice)]
     auxk, learns_threshold = architecture in TOPK_FAMILY, architecture in BATCH_TOPKS
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     for sae in saes:
@@ -149,18 +154,23 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
     template = _TrainingLoss(copy.deepcopy(saes[0])).to("meta")
     penalties = torch.tensor([s.config.penalty for s in saes], device=activations.device)
     call = lambda p, b, x, lam, dead: functional_call(template, (p, b), (x, lam, dead))  # noqa: E731
-    batched_loss = vmap(call, in_dims=(0, 0, None, 0, None))
-    # AuxK costs a top-k and three (B, n, d) products a step: only run while some latent is dead
-    # (its loss and gradient are zero otherwise, so skipping it changes nothing)
-    batched_loss_auxk = vmap(call, in_dims=(0, 0, None, 0, 0))
-    optimizer = torch.optim.Adam(params.values(), lr=config.lr, betas=(0.9, 0.999))
+    if len(saes) == 1:  # no vmap: the batch-level TopK's fast selection branches on the data
+        batched_loss = batched_loss_auxk = partial(_call_alone, call)
+    else:
+        batched_loss = vmap(call, in_dims=(0, 0, None, 0, None))
+        # AuxK costs a top-k and three (B, n, d) products a step: only run while some latent is
+        # dead (its loss and gradient are zero otherwise, so skipping it changes nothing)
+        batched_loss_auxk = vmap(call, in_dims=(0, 0, None, 0, 0))
+    lr_scales = {name: saes[0].config.jumprelu_threshold_lr if name == "sae.log_threshold" else 1.0 for name in params}
+    optimizer = torch.optim.Adam([{"params": [params[name] for name in params if lr_scales[name] == scale], "lr_scale": scale}
+                                  for scale in sorted(set(lr_scales.values()))], lr=config.lr, betas=(0.9, 0.999))
     since_fired = torch.zeros(len(saes), saes[0].config.n_features, device=activations.device)
     start = time.perf_counter()
     for step in tqdm(range(config.steps), desc=desc, disable=not progress, leave=False):
         index = torch.randint(0, len(activations), (config.batch_size,), generator=generator)
         x = activations[index.to(activations.device)]
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config.steps, config.lr, config.lr_decay_fraction)
+            group["lr"] = group["lr_scale"] * lr_at(step, config.steps, config.lr, config.lr_decay_fraction)
         lam = penalties * l1_penalty_at(step, config.steps, 1.0, config.l1_warmup_fraction)
         dead = since_fired >= config.dead_after if auxk else None
         if dead is not None and dead.any():
@@ -194,6 +204,15 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
     _unstack(saes, params, buffers)
     return [{"train_seconds": seconds, "activations_per_s": len(saes) * config.steps * config.batch_size / seconds,
              **{f"final_{k}": v[g].item() for k, v in parts.items()}} for g in range(len(saes))]
+
+
+def _call_alone(call, params, buffers, x, lam, dead):
+    """`call` for a group of one SAE, its inputs and outputs with the group axis, as vmap's."""
+    first = lambda stacked: {name: value[0] for name, value in stacked.items()}  # noqa: E731
+    loss, parts, fired, smallest_kept, x_hat = call(first(params), first(buffers), x, lam[0],
+                                                    None if dead is None else dead[0])
+    return (loss[None], {name: value[None] for name, value in parts.items()}, fired[None], smallest_kept[None],
+            x_hat[None])
 
 
 @torch.no_grad()

@@ -44,6 +44,25 @@ def test_recovers_planted_directions(architecture):
     assert record["activations_per_s"] > 0
 
 
+def test_batch_topk_equals_the_top_k_of_the_flattened_batch():
+    def reference(pre, k):
+        flat = torch.relu(pre).flatten()
+        top = flat.topk(k * len(pre))
+        return torch.zeros_like(flat).scatter(0, top.indices, top.values).view_as(pre)
+
+    torch.manual_seed(0)
+    spread = torch.randn(64, 200)
+    crowded = spread.clone()
+    crowded[5] += 10  # one row holds far more than 4k of the batch's winners: the fallback
+    for pre in (spread, crowded, -spread.abs()):  # the last: fewer positive entries than k per row
+        for k in (1, 3, 60):
+            torch.testing.assert_close(batch_topk(pre, k), reference(pre, k), rtol=0, atol=0)
+    assert (batch_topk(crowded, 3)[5] > 0).sum() > 4 * 3
+    pre = torch.randn(32, 100, requires_grad=True)
+    batch_topk(pre, 2).sum().backward()
+    assert pre.grad.sum() == (batch_topk(pre.detach(), 2) > 0).sum()  # gradient 1 on each kept entry
+
+
 def test_batch_topk_keeps_n_times_k_over_the_batch_and_its_threshold_keeps_about_k():
     torch.manual_seed(0)
     x, _ = planted(n=8000)

@@ -150,15 +150,16 @@ def test_activations_collected_again_with_other_settings_train_again(tiny_activa
     assert trained == [1]  # other collection settings: trained again
 
 
-def test_the_profile_gives_wide_saes_their_own_steps_and_steps_overrides_both(tiny_activations, tmp_path, monkeypatch):
+def test_the_profile_gives_wide_saes_their_own_steps_and_steps_overrides_them(tiny_activations, tmp_path, monkeypatch):
     monkeypatch.setattr(train_sae, "GROUP_MAX_FEATURES", 32)
-    monkeypatch.setitem(train_sae.PROFILES, "quick", {**train_sae.PROFILES["quick"], "steps": 12, "wide_steps": 6})
+    monkeypatch.setitem(train_sae.PROFILES, "quick", {**train_sae.PROFILES["quick"], "steps": 12, "wide_steps": 6,
+                                                      "wide_l1_steps": 3})
     flags = ["--activations", str(tiny_activations[0]), "--profile", "quick", "--batch-size", "64",
              "--l1-penalties", "1", "--n-features", "32,64", "--architectures", "topk", "--ks", "4",
              "--arch-widths", "64", "--no-progress"]
     train_sae.main([*flags, "--out-dir", str(tmp_path / "profile")])
     steps = {r["name"]: r["steps"] for r in json.loads((tmp_path / "profile" / "scaling.json").read_text())["records"]}
-    assert steps == {"l1_lambda1_f32": 12, "l1_lambda1_f64": 6, "topk_k4_f64": 6}
+    assert steps == {"l1_lambda1_f32": 12, "l1_lambda1_f64": 3, "topk_k4_f64": 6}
     train_sae.main([*flags, "--out-dir", str(tmp_path / "fixed"), "--steps", "9"])
     steps = {r["name"]: r["steps"] for r in json.loads((tmp_path / "fixed" / "scaling.json").read_text())["records"]}
     assert set(steps.values()) == {9}
