@@ -1,5 +1,5 @@
-# `make` sets up .venv and runs the whole pipeline from scratch (about 2.5 hours on 2 cores, the
-# SAEs 1.5 of them): AlphaZero, a match, activation collection, the 49-SAE sweep and the shipped
+# `make` sets up .venv and runs the whole pipeline from scratch (about 2.3 hours on 2 cores, the
+# SAEs 1.25 of them): AlphaZero, a match, activation collection, the 49-SAE sweep and the shipped
 # SAEs, the viewer's data, the superhuman positions' analysis (docs/superhuman.md) and the report
 # (docs/features.md). `make quick`:
 # the same up to the SAEs in minutes, at toy sizes, under runs/quick. `make test`: the tests (with

@@ -62,8 +62,10 @@ PROFILES = {
                   max_activations=3_000_000, max_heldout=0, concept_positions=50_000),
 }
 # Metrics added (or redefined) after the first sweeps: a finished SAE without them gets every
-# concept metric again on resume (the board reconstruction's threshold came with its rule).
-CONCEPT_KEYS = {"coverage", "auroc", "explained_features", "probe_cosine", "reconstruction_threshold_mine"}
+# concept metric again on resume (the board reconstruction's threshold came with its rule, its
+# recall later).
+CONCEPT_KEYS = {"coverage", "auroc", "explained_features", "probe_cosine", "reconstruction_threshold_mine",
+                "reconstruction_recall_mine"}
 # Keys of an SAE's record.json that say what it was trained on and with (checked on resume);
 # scaling.json states them once rather than per record.
 RUN_KEYS = ("sae_config", "train_config", "activations", "collection", "checkpoint_sha256", "train_activations",

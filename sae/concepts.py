@@ -12,7 +12,8 @@ counted with matrix products over the whole batch: features (N, F) against conce
                            at t with precision >= 0.95 on >= 10 positions (training set); on
                            held-out positions predict the concepts as the union of the labels of
                            the features above t; F1 over every (position, square) of a group
-                           (e.g. the 36 "mine" squares), at the t that is best on the training set
+                           (e.g. the 36 "mine" squares), at the t that is best on the training set,
+                           and its precision and recall
     explained features     stricter labels, the ones people read (`informative_labels`): the
                            precision must also beat the concept's base rate, and the feature
                            cover >= 10% of the concept's positions; none: "unexplained"
@@ -135,20 +136,22 @@ def informative_labels(scores, base_rate, min_precision=0.95, min_count=10, min_
 
 def board_reconstruction(train_features, train_scores, train_concepts, heldout_features, heldout_concepts, groups,
                          min_precision=0.95, min_count=10):
-    """{group: (F1, t)} of the board read back from the features, as Karvonen et al. measure it. At
+    """{group: (F1, t, precision, recall)} of the board read back from the features, as Karvonen
+    et al. measure it. At
     each threshold t, a feature predicts the concepts it predicts at t on the training positions
     (`train_scores` from `threshold_scores`: precision >= min_precision on >= min_count
     positions) wherever it exceeds t times its training maximum; a position's predicted concepts
     are the union over its features. F1 over every (position, concept) of a group (`groups` maps
     a name to concept columns, e.g. the 36 'mine' squares), on held-out positions, at the
-    threshold that scores best on the training positions."""
+    threshold that scores best on the training positions. Its pooled precision and recall there
+    say which of the two holds the F1 back."""
     labelled = torch.as_tensor(labels_by_threshold(train_scores, min_precision, min_count), dtype=torch.float32)
     maximum = _as_tensor(train_features).max(dim=0).values
 
-    def f1_by_threshold(features, concepts):  # (T, groups)
+    def counts_by_threshold(features, concepts):  # (T, groups, 3): true positives, predicted, actual
         actual = torch.as_tensor(np.asarray(concepts, bool))
         rows, columns, values = _firing_entries(_as_tensor(features))
-        scores = np.ones((len(THRESHOLDS), len(groups)))  # a group with nothing to find or claim: 1
+        counts = np.zeros((len(THRESHOLDS), len(groups), 3))
         for t, threshold in enumerate(THRESHOLDS):
             above = values > threshold * maximum[columns]
             firing = torch.sparse_coo_tensor(torch.stack([rows[above], columns[above]]), torch.ones(int(above.sum())),
@@ -156,14 +159,21 @@ def board_reconstruction(train_features, train_scores, train_concepts, heldout_f
             predicted = torch.sparse.mm(firing, labelled[t]) > 0  # (N, C)
             for g, columns_of_group in enumerate(groups.values()):
                 p, a = predicted[:, columns_of_group], actual[:, columns_of_group]
-                claimed = p.sum().item() + a.sum().item()
-                if claimed:
-                    scores[t, g] = 2 * (p & a).sum().item() / claimed
-        return scores
+                counts[t, g] = (p & a).sum().item(), p.sum().item(), a.sum().item()
+        return counts
 
-    best = f1_by_threshold(train_features, train_concepts).argmax(axis=0)
-    heldout = f1_by_threshold(heldout_features, heldout_concepts)
-    return {name: (float(heldout[best[g], g]), THRESHOLDS[best[g]]) for g, name in enumerate(groups)}
+    def f1(counts):  # a group with nothing to find or claim: 1
+        true_positives, predicted, actual = np.moveaxis(counts, -1, 0)
+        return np.where(predicted + actual > 0, 2 * true_positives / np.maximum(predicted + actual, 1), 1.0)
+
+    best = f1(counts_by_threshold(train_features, train_concepts)).argmax(axis=0)
+    heldout = counts_by_threshold(heldout_features, heldout_concepts)
+    result = {}
+    for g, name in enumerate(groups):
+        true_positives, predicted, actual = heldout[best[g], g]
+        result[name] = (float(f1(heldout[best[g], g])), THRESHOLDS[best[g]],
+                        float(true_positives / predicted) if predicted else 1.0, float(true_positives / actual) if actual else 1.0)
+    return result
 
 
 # The concept groups reported per SAE: coverage over every concept, and board reconstruction
@@ -194,8 +204,10 @@ def concept_summary(train_features, train_concepts, heldout_features, heldout_co
                                           heldout_concepts, {g: groups[g] for g in RECONSTRUCTED})
     return {"coverage": float(best.mean()), "auroc": float(best_auroc(heldout_features, heldout_concepts).mean()),
             **{f"coverage_{g}": float(best[columns].mean()) for g, columns in groups.items()},
-            **{f"reconstruction_{g}": f1 for g, (f1, _) in reconstruction.items()},
-            **{f"reconstruction_threshold_{g}": t for g, (_, t) in reconstruction.items()},
+            **{f"reconstruction_{g}": f1 for g, (f1, _, _, _) in reconstruction.items()},
+            **{f"reconstruction_threshold_{g}": t for g, (_, t, _, _) in reconstruction.items()},
+            **{f"reconstruction_precision_{g}": precision for g, (_, _, precision, _) in reconstruction.items()},
+            **{f"reconstruction_recall_{g}": recall for g, (_, _, _, recall) in reconstruction.items()},
             "labelled_features": int(labels.any(axis=1).sum()),
             "explained_features": int(explained.any(axis=1).sum())}
 

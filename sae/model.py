@@ -81,7 +81,10 @@ class SAEConfig:
             raise ValueError(f"matryoshka_groups must be in 1..log2(n_features) + 1, got {self.matryoshka_groups}")
 
     def to_dict(self):
-        return asdict(self)
+        settings = asdict(self)
+        if self.architecture != "jumprelu":  # added later, and only JumpReLU's: others trained before still resume
+            del settings["jumprelu_threshold_lr"]
+        return settings
 
     @property
     def penalty(self):

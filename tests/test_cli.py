@@ -4,6 +4,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from othello.cli import field_docs, parse_config
@@ -80,6 +81,7 @@ def test_benchmarks_refuse_nonsense_counts_as_usage_errors(tmp_path):
              ("bench_solver.py", "--empties=20,x"): "--empties takes comma-separated counts from 1 to 31",
              ("strength.py", "--sims=0"): "--sims must be at least 1",
              ("sae_convergence.py", "--architectures=gated"): "--architectures takes l1, topk",
+             ("board_code.py", "--positions=0"): "--positions must be at least 1",
              ("bench_concepts.py", "--widths=16"): "--widths takes comma-separated widths of at least --l0"}
     runs = {case: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / case[0]), case[1]], cwd=tmp_path,
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for case in cases}
@@ -149,3 +151,22 @@ def test_sae_convergence_takes_the_kl_term(tiny_activations, tmp_path):
         sae_convergence.main([*flags, "--kl-coefficient", coefficient, "--out", str(out)])
         curves[coefficient] = json.loads(out.read_text())["curves"]["batchtopk"]["points"][-1]
     assert curves["0"] != curves["50"]  # the same seed and batches: only the loss differs
+
+
+def test_board_code_measures_the_share_of_the_stream_linear_in_the_discs(tiny_activations, capsys):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import board_code
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    rng = np.random.default_rng(0)
+    boards = rng.integers(-1, 2, (5000, 36))
+    linear = board_code.disc_inputs(boards) @ rng.normal(size=(73, 8))
+    noise = rng.normal(size=(5000, 8))
+    mixed = linear + noise * linear.std(axis=0)  # half the variance linear
+    share = {name: board_code.linear_share(boards[:4000], x[:4000], boards[4000:], x[4000:])
+             for name, x in (("linear", linear), ("noise", noise), ("mixed", mixed))}
+    assert share["linear"] == pytest.approx(1.0) and share["noise"] < 0.05
+    assert share["mixed"] == pytest.approx(0.5, abs=0.05)
+    board_code.main(["--activations", str(tiny_activations[0]), "--positions", "300"])
+    assert "of the stream's variance is linear in the discs" in capsys.readouterr().out

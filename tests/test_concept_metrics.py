@@ -98,9 +98,13 @@ def test_labels_and_board_reconstruction():
     labels = feature_labels(threshold_scores(features, concepts))
     assert labels[:4, :4].tolist() == np.eye(4, dtype=bool).tolist() and not labels[4].any()
     result = reconstruct(features, concepts, {"all": [0, 1, 2, 3], "first two": [0, 1]})
-    assert {name: f1 for name, (f1, _) in result.items()} == {"all": pytest.approx(1.0), "first two": pytest.approx(1.0)}
+    assert {name: f1 for name, (f1, _, _, _) in result.items()} == {"all": pytest.approx(1.0), "first two": pytest.approx(1.0)}
     # Only the noise feature: nothing is labelled, nothing predicted, F1 0.
     assert reconstruct(features[:, 4:], concepts, {"all": [0, 1, 2, 3]})["all"][0] == 0
+    # Half the feature columns: every claim right, half the board found.
+    f1, _, precision, recall = reconstruct(features[:, [0, 1, 4]], concepts, {"all": [0, 1, 2, 3]})["all"]
+    half = concepts[:, :2].sum() / concepts.sum()
+    assert precision == 1 and recall == pytest.approx(half) and f1 == pytest.approx(2 * half / (1 + half))
 
 
 def test_board_reconstruction_reads_a_feature_only_above_the_threshold_it_was_labelled_at():
@@ -110,7 +114,7 @@ def test_board_reconstruction_reads_a_feature_only_above_the_threshold_it_was_la
     concepts = rng.random((2000, 1)) < 0.3
     features = np.where(concepts, rng.uniform(0.8, 1, concepts.shape), rng.uniform(0.01, 0.3, concepts.shape))
     train, heldout = slice(0, 1000), slice(1000, None)
-    (f1, threshold), = reconstruct(features[train], concepts[train], {"c": [0]},
+    (f1, threshold, _, _), = reconstruct(features[train], concepts[train], {"c": [0]},
                                   (features[heldout], concepts[heldout])).values()
     assert f1 == pytest.approx(1.0) and 0.3 <= threshold < 0.8
 

@@ -1,4 +1,6 @@
 """SAEs on synthetic data with planted sparse directions; schedules; metrics; fidelity."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -91,6 +93,25 @@ def test_jumprelu_threshold_gets_the_straight_through_gradients():
     out.sum().backward()  # -(theta/eps) per input inside the window; pre passes where it fired
     torch.testing.assert_close(threshold.grad, torch.tensor([-5.0, -5.0, 0.0]))
     torch.testing.assert_close(pre.grad, (pre.detach() > 0.5).float())
+
+
+def test_jumprelu_thresholds_learn_at_their_own_rate_and_only_jumprelu_records_it():
+    x, _ = planted(n=4000)
+    config = SAETrainConfig(steps=40, batch_size=256, lr=1e-3, l1_warmup_fraction=0, lr_decay_fraction=0)
+
+    def moved(threshold_lr):  # the largest change of a log threshold, and of an encoder weight
+        torch.manual_seed(0)
+        sae = SparseAutoencoder(SAEConfig(d_in=24, n_features=64, architecture="jumprelu", l0_penalty=1.0,
+                                          jumprelu_threshold_lr=threshold_lr))
+        start = copy.deepcopy(sae.state_dict())
+        train_sae(sae, x, config, progress=False)
+        return [(sae.state_dict()[name] - start[name]).abs().max().item() for name in ("log_threshold", "W_enc")]
+
+    (slow, encoder_slow), (fast, encoder_fast) = moved(1.0), moved(10.0)
+    assert slow <= 40 * 1e-3 * 1.5 and fast > 5 * slow  # Adam: about lr a step at most
+    assert max(encoder_slow, encoder_fast) <= 40 * 1e-3 * 1.5  # the rest at the SAE's rate
+    assert "jumprelu_threshold_lr" in SAEConfig(architecture="jumprelu").to_dict()
+    assert "jumprelu_threshold_lr" not in SAEConfig(architecture="batchtopk").to_dict()  # older records resume
 
 
 def test_matryoshka_prefixes_each_reconstruct_the_input():

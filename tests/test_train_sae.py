@@ -16,7 +16,8 @@ from tests.conftest import REPO
 RECORD_KEYS = {"architecture", "l1_penalty", "k", "l0_penalty", "centre", "n_features", "layer", "steps", "batch_size", "lr", "train_seconds",
                "l0", "fve", "mse", "dead_fraction", "dense_fraction", "shrinkage", "policy_kl", "top1_agreement",
                "value_mse", "fraction_recovered", "coverage", "reconstruction_mine", "reconstruction_theirs",
-               "reconstruction_legal", "reconstruction_threshold_mine", "labelled_features", "auroc",
+               "reconstruction_legal", "reconstruction_threshold_mine", "reconstruction_recall_mine",
+               "reconstruction_precision_legal", "labelled_features", "auroc",
                "explained_features", "probe_cosine", "coverage_flipped", "coverage_best_move"}
 
 
@@ -93,7 +94,8 @@ def test_a_rerun_adds_missing_concept_metrics_without_training(sweep, tiny_activ
     out, scaling = sweep
     path = out / "l1_lambda1_f64" / "record.json"
     record = json.loads(path.read_text())
-    older = {k: v for k, v in record.items() if k not in ("coverage", "auroc", "reconstruction_threshold_mine")}
+    older = {k: v for k, v in record.items()
+             if k not in ("coverage", "auroc", "reconstruction_threshold_mine", "reconstruction_recall_mine")}
     path.write_text(json.dumps({**older, "reconstruction_mine": 0.0}))  # and by the old board rule
 
     def no_training(*args, **kwargs):

@@ -208,12 +208,12 @@ def test_report_pictures_the_chosen_features_and_tabulates_the_sweep(vis_data, t
     data, *_, data_dir = vis_data
     record = {"name": "tiny_sae", "n_features": 48, "l1_penalty": 3.0, "l0": 12.5, "coverage": 0.25, "auroc": 0.7,
               "reconstruction_mine": 0.5, "reconstruction_theirs": 0.4, "reconstruction_legal": 0.3,
-              "explained_features": 7, "probe_cosine": 0.2}
+              "reconstruction_recall_mine": 0.35, "explained_features": 7, "probe_cosine": 0.2}
     scaling = tmp_path / "scaling.json"
     scaling.write_text(json.dumps({"records": [record], "concept_baselines": {"neurons": {"coverage": 0.1}}}))
     text = report.report(report.ReportConfig(scaling=str(scaling), data=str(data_dir), out=str(tmp_path / "pictures"),
                                              surprising=2))
-    assert "| tiny_sae | 12.5 | 0.250 | 0.700 | 0.500 | 0.400 | 0.300 | 7 | 0.200 |" in text
+    assert "| tiny_sae | 12.5 | 0.250 | 0.700 | 0.500 | 0.400 | 0.300 | 0.350 | 7 | 0.200 |" in text
     assert "| *neurons* | - | 0.100 |" in text
     assert len(data["probes"]) == len({name for name, _, _ in data["probes"]}) > 300  # one per concept
     assert all(0 <= feature < 48 and -1 <= cosine <= 1 for _, feature, cosine in data["probes"])

@@ -20,7 +20,7 @@ from othello.squares import square_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = ("l0", "coverage", "auroc", "reconstruction_mine", "reconstruction_theirs", "reconstruction_legal",
-           "explained_features", "probe_cosine")
+           "reconstruction_recall_mine", "explained_features", "probe_cosine")
 
 
 @dataclass
