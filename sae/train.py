@@ -161,9 +161,10 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
         # AuxK costs a top-k and three (B, n, d) products a step: only run while some latent is
         # dead (its loss and gradient are zero otherwise, so skipping it changes nothing)
         batched_loss_auxk = vmap(call, in_dims=(0, 0, None, 0, 0))
-    lr_scales = {name: saes[0].config.jumprelu_threshold_lr if name == "sae.log_threshold" else 1.0 for name in params}
-    optimizer = torch.optim.Adam([{"params": [params[name] for name in params if lr_scales[name] == scale], "lr_scale": scale}
-                                  for scale in sorted(set(lr_scales.values()))], lr=config.lr, betas=(0.9, 0.999))
+    groups = [{"params": [p for name, p in params.items() if name != "sae.log_threshold"], "lr_scale": 1.0}]
+    if "sae.log_threshold" in params:  # JumpReLU's thresholds learn at their own rate (SAEConfig)
+        groups.append({"params": [params["sae.log_threshold"]], "lr_scale": saes[0].config.jumprelu_threshold_lr})
+    optimizer = torch.optim.Adam(groups, lr=config.lr, betas=(0.9, 0.999))
     since_fired = torch.zeros(len(saes), saes[0].config.n_features, device=activations.device)
     start = time.perf_counter()
     for step in tqdm(range(config.steps), desc=desc, disable=not progress, leave=False):
