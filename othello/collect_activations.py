@@ -209,7 +209,9 @@ def collect(config: CollectConfig, command="collect"):
     splits = {"train": {k: v[~heldout] for k, v in rows.items()}, "heldout": {k: v[heldout] for k, v in rows.items()}}
     return write_activations(config.out, splits, {
         "layers": config.layer_list, "checkpoint": config.checkpoint,
-        "checkpoint_sha256": file_sha256(config.checkpoint), "command": command, "config": asdict(config),
+        "checkpoint_sha256": file_sha256(config.checkpoint),
+        **({"previous_sha256": file_sha256(config.previous)} if "previous" in config.opponents.split(",") else {}),
+        "command": command, "config": asdict(config),
         "games_played": games_played, "searched_share": float(searched.mean()),
         "seconds": round(time.perf_counter() - start, 1)})
 

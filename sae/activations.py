@@ -106,9 +106,17 @@ def search_simulations(directory):
 
 def collection_settings(directory):
     """The settings the activations were collected with, less those that only steer the run
-    (threads, progress bars, output folder): two collections with equal settings hold the same data."""
-    config = read_manifest(directory).get("config", {})
-    return {key: value for key, value in config.items() if key not in ("threads", "progress", "out")}
+    (threads, progress bars, output folder): two collections with equal settings hold the same data.
+    The models are named by their files' sha256, so the same model read through another path
+    counts as the same (a manifest from before the previous model's hash keeps its path)."""
+    manifest = read_manifest(directory)
+    settings = {key: value for key, value in manifest.get("config", {}).items()
+                if key not in ("threads", "progress", "out")}
+    for model in ("checkpoint", "previous"):
+        if f"{model}_sha256" in manifest and model in settings:
+            del settings[model]
+            settings[f"{model}_sha256"] = manifest[f"{model}_sha256"]
+    return settings
 
 
 def load_activations(directory, split="train", fields=None, checkpoint_sha256=None, mmap=True):

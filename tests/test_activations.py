@@ -8,9 +8,9 @@ import torch
 
 from NetworkWrapper import NetworkWrapper
 from othello.bitboard import bitboard_rules
-from othello.collect_activations import CollectConfig, split_by_game
+from othello.collect_activations import CollectConfig, collect, split_by_game
 from othello.OthelloPlayers import SHIPPED_MODEL
-from sae.activations import ActivationError, load_activations, read_manifest
+from sae.activations import ActivationError, collection_settings, file_sha256, load_activations, read_manifest
 
 RULES = bitboard_rules(6)
 
@@ -105,6 +105,25 @@ def test_manifest_records_what_made_it(tiny_activations):
     manifest = json.loads((tiny_activations[0] / "manifest.json").read_text())
     assert len(manifest["checkpoint_sha256"]) == 64 and manifest["config"]["positions"] == 600
     assert manifest["fields"]["resid_2"] == {"dtype": "float32", "shape": [256]}
+
+
+def test_collection_settings_name_the_models_by_their_hash(tmp_path):
+    config = CollectConfig(positions=40, sims=2, batch_games=4, opponents="previous", out=str(tmp_path), progress=False)
+    manifest = collect(config)
+    assert manifest["previous_sha256"] == file_sha256(config.previous)
+    settings = collection_settings(tmp_path)
+    assert settings["checkpoint_sha256"] == manifest["checkpoint_sha256"] and "checkpoint" not in settings
+
+    def edited(change):
+        path = tmp_path / "manifest.json"
+        manifest = json.loads(path.read_text())
+        change(manifest)
+        path.write_text(json.dumps(manifest))
+        return collection_settings(tmp_path)
+
+    moved = edited(lambda m: m["config"].update(checkpoint="elsewhere/best.pth.tar", previous="elsewhere/prev.pth.tar"))
+    assert moved == settings  # the same models read through other paths
+    assert edited(lambda m: m.update(previous_sha256="0" * 64)) != settings  # another opponent: other games
 
 
 def test_bad_collection_flags_are_explained():

@@ -1,5 +1,6 @@
 """train_sae.py end to end on a tiny activation set: records, exports, plots, resume, errors."""
 import json
+import os
 import shutil
 
 import numpy as np
@@ -146,6 +147,10 @@ def test_activations_collected_again_with_other_settings_train_again(tiny_activa
     run(folder, tmp_path / "saes", "--n-features", "32", "--l1-penalties", "1", "--threads", "1")
     assert trained == []  # same folder, same settings: nothing to train
     manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["config"]["checkpoint"] = os.path.relpath(manifest["config"]["checkpoint"], tmp_path)  # the same model
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    run(folder, tmp_path / "saes", "--n-features", "32", "--l1-penalties", "1")
+    assert trained == []  # the model is named by its hash, not by the path it was read through
     manifest["config"]["opening_plies"] += 2  # the same sizes, other games
     (folder / "manifest.json").write_text(json.dumps(manifest))
     run(folder, tmp_path / "saes", "--n-features", "32", "--l1-penalties", "1")
