@@ -26,8 +26,8 @@ from NetworkWrapper import NetworkWrapper, default_device  # noqa: E402
 from othello.bitboard import bitboard_rules  # noqa: E402
 from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.OthelloPlayers import SHIPPED_MODEL  # noqa: E402
-from sae.activations import load_activations, resid_field, write_text_atomic  # noqa: E402
-from sae.concept_data import sample_rows  # noqa: E402
+from sae.activations import load_activations, resid_field, search_simulations, write_text_atomic  # noqa: E402
+from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows  # noqa: E402
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics  # noqa: E402
 from sae.model import ARCHITECTURES, SAEConfig, SparseAutoencoder  # noqa: E402
 from sae.train import SAETrainConfig, Splice, train_saes  # noqa: E402
@@ -69,6 +69,9 @@ class ConvergenceConfig:
     """peak learning rate"""
     heldout: int = 50_000
     """held-out positions measured"""
+    concept_positions: int = 0
+    """positions of each split for coverage and board reconstruction at every point, as the
+    sweep measures them (the cpu profile: 20,000; 0: not measured)"""
     seed: int = 0
     """seeds the initialisations and the batch order"""
     threads: int = 2
@@ -80,6 +83,7 @@ class ConvergenceConfig:
 
     def __post_init__(self):
         require_at_least(self, 1, "n_features", "k", "points", "batch_size", "heldout", "threads")
+        require_at_least(self, 0, "concept_positions")
         self.architecture_list = [a.strip() for a in self.architectures.split(",") if a.strip()]
         if not self.architecture_list or set(self.architecture_list) - set(ARCHITECTURES):
             raise ValueError(f"--architectures takes {', '.join(ARCHITECTURES)}, got '{self.architectures}'")
@@ -97,9 +101,10 @@ class ConvergenceConfig:
 def load_data(config, device):
     network = NetworkWrapper.load_checkpoint(config.checkpoint, device)
     field, rng = resid_field(2), np.random.default_rng(config.seed)
-    store = load_activations(config.activations, "train", [field, "boards"])
+    fields = [field, *CONCEPT_FIELDS] if config.concept_positions else [field, "boards"]
+    store = load_activations(config.activations, "train", fields)
     train = torch.from_numpy(np.array(store[field])).to(device)  # a copy: the store is read-only
-    heldout = load_activations(config.activations, "heldout", [field, "boards"])
+    heldout = load_activations(config.activations, "heldout", fields)
     rows = sample_rows(len(heldout[field]), config.heldout, rng)
     held = torch.from_numpy(np.asarray(heldout[field][rows])).to(device)
     boards = np.asarray(heldout["boards"][rows])
@@ -110,7 +115,11 @@ def load_data(config, device):
     if config.kl_coefficient:  # the legal moves of every training position, for the KL term
         train_boards = np.asarray(store["boards"])
         splice = Splice(network.net, 2, torch.from_numpy(rules.action_mask(*rules.from_boards(train_boards)) > 0).to(device))
-    return network, train, held, legal, baseline, splice
+    concepts = None
+    if config.concept_positions:
+        concepts = ConceptData(network, field, {"train": store, "heldout": heldout}, config.concept_positions, rng,
+                               search_simulations(config.activations))
+    return network, train, held, legal, baseline, splice, concepts
 
 
 def run(config: ConvergenceConfig):
@@ -122,21 +131,27 @@ def run(config: ConvergenceConfig):
         results = {}  # other settings: start again
     results["config"] = asdict(config)
     curves = results.setdefault("curves", {})
-    network, train, held, legal, baseline, splice = load_data(config, device)
+    network, train, held, legal, baseline, splice, concepts = load_data(config, device)
     for architecture in config.architecture_list:
         if architecture in curves:
             continue
         start = time.perf_counter()
         curves[architecture] = {"points": train_curve(config, architecture, network, train, held, legal, baseline,
-                                                            splice),
+                                                            splice, concepts),
                                 "seconds": time.perf_counter() - start}
         out.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out, json.dumps(results, indent=1) + "\n")
     return results
 
 
-def train_curve(config, architecture, network, train, held, legal, baseline, splice=None):
-    """The measurements of one SAE along its training run."""
+# What a point keeps of the concept metrics (sae/concepts.py), when they are measured.
+CONCEPT_KEYS = ("coverage", "reconstruction_mine", "reconstruction_theirs", "reconstruction_legal",
+                "reconstruction_recall_mine", "reconstruction_recall_theirs", "reconstruction_recall_legal")
+
+
+def train_curve(config, architecture, network, train, held, legal, baseline, splice=None, concepts=None):
+    """The measurements of one SAE along its training run (with `concepts`, a ConceptData, the
+    concept metrics too)."""
     torch.manual_seed(config.seed)
     sae = SparseAutoencoder(SAEConfig(train.shape[1], config.n_features, architecture, l1_penalty=config.l1_penalty,
                                       k=config.k, l0_penalty=config.l0_penalty,
@@ -146,10 +161,16 @@ def train_curve(config, architecture, network, train, held, legal, baseline, spl
     def measure(step):
         with torch.no_grad():
             metrics = {**reconstruction_metrics(sae, held), **fidelity_metrics(network.net, sae, held, legal, 2, baseline)}
+            if concepts is not None:
+                metrics.update(concepts.summary(lambda x: sae.encode(x.to(held.device))))
         points.append({"activations_seen": step * config.batch_size,
-                       **{k: metrics[k] for k in ("l0", "fve", "fraction_recovered", "top1_agreement", "dead_fraction")}})
+                       **{k: metrics[k] for k in ("l0", "fve", "fraction_recovered", "top1_agreement", "dead_fraction",
+                                                  *(CONCEPT_KEYS if concepts is not None else ()))}})
+        board = (f"  coverage {metrics['coverage']:.3f}  reconstruction "
+                 + " / ".join(f"{metrics['reconstruction_' + g]:.2f}" for g in ("mine", "theirs", "legal"))
+                 if concepts is not None else "")
         print(f"{architecture:<11}{step * config.batch_size / 1e6:>7.2f}M  L0 {metrics['l0']:6.1f}  "
-              f"FVE {metrics['fve']:.3f}  recovered {metrics['fraction_recovered']:.3f}", flush=True)
+              f"FVE {metrics['fve']:.3f}  recovered {metrics['fraction_recovered']:.3f}{board}", flush=True)
 
     train_config = SAETrainConfig(steps=config.steps(), batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                                   kl_coefficient=config.kl_coefficient, kl_from=config.kl_from)
@@ -166,7 +187,9 @@ def plot(results, path):
 
     panels = [("fve", "fraction of variance explained"), ("fraction_recovered", "policy fraction recovered"),
               ("l0", "L0")]
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    if all("coverage" in entry["points"][0] for entry in results["curves"].values()):
+        panels += [("coverage", "concept coverage"), ("reconstruction_mine", "board reconstruction, my discs")]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), constrained_layout=True)
     for ax, (key, label) in zip(axes, panels):
         for architecture, entry in results["curves"].items():
             points = entry["points"]
@@ -190,11 +213,15 @@ def main(argv=None):
     results = run(config)
     if config.plot:
         plot(results, config.plot)
-    print(f"{'architecture':<13}{'activations':>12}{'L0':>7}{'FVE':>7}{'recovered':>10}{'minutes':>9}")
+    print(f"{'architecture':<13}{'activations':>12}{'L0':>7}{'FVE':>7}{'recovered':>10}{'minutes':>9}"
+          f"{'coverage':>10}  reconstruction mine / theirs / legal")
     for architecture, entry in results["curves"].items():
         last = entry["points"][-1]
+        board = (f"{last['coverage']:>10.3f}  " + " / ".join(f"{last['reconstruction_' + g]:.2f}"
+                                                              for g in ("mine", "theirs", "legal"))
+                 if "coverage" in last else "")
         print(f"{architecture:<13}{last['activations_seen'] / 1e6:>11.1f}M{last['l0']:>7.1f}{last['fve']:>7.3f}"
-              f"{last['fraction_recovered']:>10.3f}{entry['seconds'] / 60:>9.1f}")
+              f"{last['fraction_recovered']:>10.3f}{entry['seconds'] / 60:>9.1f}{board}")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,25 @@ def test_sae_convergence_takes_the_kl_term(tiny_activations, tmp_path):
     assert curves["0"] != curves["50"]  # the same seed and batches: only the loss differs
 
 
+def test_sae_convergence_measures_the_concepts_along_the_run_when_asked(tiny_activations, tmp_path, capsys):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import sae_convergence
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    out = tmp_path / "curves.json"
+    sae_convergence.main(["--activations", str(tiny_activations[0]), "--architectures", "batchtopk", "--n-features",
+                          "32", "--k", "4", "--multiple", "0.002", "--points", "2", "--batch-size", "64",
+                          "--heldout", "100", "--concept-positions", "100", "--threads", "1", "--out", str(out),
+                          "--plot", str(tmp_path / "curves.png")])
+    points = json.loads(out.read_text())["curves"]["batchtopk"]["points"]
+    for point in points:
+        assert set(sae_convergence.CONCEPT_KEYS) <= point.keys()
+        assert all(0 <= point[key] <= 1 for key in sae_convergence.CONCEPT_KEYS)
+    table = capsys.readouterr().out.split("reconstruction mine / theirs / legal")[-1]
+    assert f"{points[-1]['coverage']:.3f}" in table and f"{points[-1]['reconstruction_legal']:.2f}" in table
+
+
 def test_board_code_measures_the_share_of_the_stream_linear_in_the_discs(tiny_activations, capsys):
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
