@@ -1,4 +1,5 @@
 """Flags built from a config dataclass, and every script's --help."""
+import importlib
 import json
 import subprocess
 import sys
@@ -27,6 +28,15 @@ class ToyConfig:
     def __post_init__(self):
         if self.num_games < 1:
             raise ValueError("--num-games must be at least 1")
+
+
+def benchmark(name):
+    """A script of benchmarks/ as a module (they are scripts, not a package)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
 
 
 def test_defaults_and_overrides():
@@ -113,11 +123,7 @@ def test_solver_benchmark_runs_with_tiny_settings(tmp_path):
 
 
 def test_sae_convergence_measures_each_architecture_along_its_run_and_resumes(tiny_activations, tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import sae_convergence
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    sae_convergence = benchmark("sae_convergence")
     out = tmp_path / "curves.json"
     flags = ["--activations", str(tiny_activations[0]), "--architectures", "l1,batchtopk", "--n-features", "32",
              "--k", "4", "--multiple", "0.002", "--points", "3", "--batch-size", "64", "--heldout", "100",
@@ -137,11 +143,7 @@ def test_sae_convergence_measures_each_architecture_along_its_run_and_resumes(ti
 
 
 def test_sae_convergence_takes_the_kl_term(tiny_activations, tmp_path):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import sae_convergence
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    sae_convergence = benchmark("sae_convergence")
     flags = ["--activations", str(tiny_activations[0]), "--architectures", "batchtopk", "--n-features", "32",
              "--k", "4", "--multiple", "0.002", "--points", "2", "--batch-size", "64", "--heldout", "100",
              "--threads", "1", "--plot", ""]
@@ -154,11 +156,7 @@ def test_sae_convergence_takes_the_kl_term(tiny_activations, tmp_path):
 
 
 def test_sae_convergence_measures_the_concepts_along_the_run_when_asked(tiny_activations, tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import sae_convergence
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    sae_convergence = benchmark("sae_convergence")
     out = tmp_path / "curves.json"
     sae_convergence.main(["--activations", str(tiny_activations[0]), "--architectures", "batchtopk", "--n-features",
                           "32", "--k", "4", "--multiple", "0.002", "--points", "2", "--batch-size", "64",
@@ -173,11 +171,7 @@ def test_sae_convergence_measures_the_concepts_along_the_run_when_asked(tiny_act
 
 
 def test_board_code_measures_the_share_of_the_stream_linear_in_the_discs(tiny_activations, capsys):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import board_code
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    board_code = benchmark("board_code")
     rng = np.random.default_rng(0)
     boards = rng.integers(-1, 2, (5000, 36))
     linear = board_code.disc_inputs(boards) @ rng.normal(size=(73, 8))
