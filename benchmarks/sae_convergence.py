@@ -53,6 +53,9 @@ class ConvergenceConfig:
     """lambda of the L1 SAE (the viewer's default SAE has 2)"""
     l0_penalty: float = 0.1
     """lambda of the JumpReLU SAE"""
+    matryoshka_groups: int = SAEConfig.matryoshka_groups
+    """nested prefixes of the Matryoshka SAE, halving from the whole dictionary (its smallest is
+    n_features / 2^(groups - 1))"""
     kl_coefficient: float = 0.0
     """weight of the network's policy KL in the loss (sae/train.py; 0: reconstruction alone)"""
     kl_from: float = 0.0
@@ -87,6 +90,9 @@ class ConvergenceConfig:
         self.architecture_list = [a.strip() for a in self.architectures.split(",") if a.strip()]
         if not self.architecture_list or set(self.architecture_list) - set(ARCHITECTURES):
             raise ValueError(f"--architectures takes {', '.join(ARCHITECTURES)}, got '{self.architectures}'")
+        if "matryoshka" in self.architecture_list:  # its own checks, before any data is read
+            SAEConfig(n_features=self.n_features, architecture="matryoshka", k=self.k,
+                      matryoshka_groups=self.matryoshka_groups)
         if self.multiple <= 0:
             raise ValueError("--multiple must be positive")
 
@@ -155,6 +161,7 @@ def train_curve(config, architecture, network, train, held, legal, baseline, spl
     torch.manual_seed(config.seed)
     sae = SparseAutoencoder(SAEConfig(train.shape[1], config.n_features, architecture, l1_penalty=config.l1_penalty,
                                       k=config.k, l0_penalty=config.l0_penalty,
+                                      matryoshka_groups=config.matryoshka_groups,
                                       centre=config.centre and architecture != "l1")).to(train.device)
     points = []
 

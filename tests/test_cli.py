@@ -91,6 +91,7 @@ def test_benchmarks_refuse_nonsense_counts_as_usage_errors(tmp_path):
              ("bench_solver.py", "--empties=20,x"): "--empties takes comma-separated counts from 1 to 31",
              ("strength.py", "--sims=0"): "--sims must be at least 1",
              ("sae_convergence.py", "--architectures=gated"): "--architectures takes l1, topk",
+             ("sae_convergence.py", "--matryoshka-groups=12"): "matryoshka_groups must be in 1..log2",
              ("board_code.py", "--positions=0"): "--positions must be at least 1",
              ("bench_concepts.py", "--widths=16"): "--widths takes comma-separated widths of at least --l0"}
     runs = {case: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / case[0]), case[1]], cwd=tmp_path,
