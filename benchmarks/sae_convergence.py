@@ -100,7 +100,8 @@ class ConvergenceConfig:
         return max(1, round(self.multiple * BASE_ACTIVATIONS / self.batch_size))
 
     def checkpoints(self):
-        first = max(1, round(BASE_ACTIVATIONS / 16 / self.batch_size))
+        """The steps measured: `points` of them, log-spaced, the last at the end of the run."""
+        first = max(1, round(BASE_ACTIVATIONS / 16 / self.batch_size)) if self.points > 1 else self.steps()
         return sorted({int(round(v)) for v in np.geomspace(min(first, self.steps()), self.steps(), self.points)})
 
 

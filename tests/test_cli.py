@@ -143,6 +143,13 @@ def test_sae_convergence_measures_each_architecture_along_its_run_and_resumes(ti
     assert "batchtopk" not in capsys.readouterr().out.split("architecture")[0]  # no training lines before the table
 
 
+def test_sae_convergence_measures_the_end_of_the_run_last_even_alone():
+    convergence = benchmark("sae_convergence")
+    for points in (1, 2, 5):
+        config = convergence.ConvergenceConfig(points=points, multiple=2)
+        assert len(config.checkpoints()) == points and config.checkpoints()[-1] == config.steps()
+
+
 def test_sae_convergence_takes_the_kl_term(tiny_activations, tmp_path):
     sae_convergence = benchmark("sae_convergence")
     flags = ["--activations", str(tiny_activations[0]), "--architectures", "batchtopk", "--n-features", "32",
