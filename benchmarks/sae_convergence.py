@@ -134,7 +134,8 @@ def run(config: ConvergenceConfig):
     device = default_device()
     out = Path(config.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
-    if results.get("config", {}) | {"architectures": None} != asdict(config) | {"architectures": None}:
+    steering = {"architectures": None, "threads": None, "out": None, "plot": None}  # the curves do not depend on these
+    if results.get("config", {}) | steering != asdict(config) | steering:
         results = {}  # other settings: start again
     results["config"] = asdict(config)
     curves = results.setdefault("curves", {})

@@ -138,8 +138,10 @@ def test_sae_convergence_measures_each_architecture_along_its_run_and_resumes(ti
         assert all(-1 < p["fve"] <= 1 and p["l0"] >= 0 for p in entry["points"])
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
-    sae_convergence.main(flags)  # finished: nothing trains again, the same numbers
+    # finished: nothing trains again, the same numbers, whatever the threads and the plot's path
+    sae_convergence.main([*flags[:-6], "--threads", "2", "--out", str(out), "--plot", str(tmp_path / "again.png")])
     assert json.loads(out.read_text())["curves"] == results["curves"]
+    assert (tmp_path / "again.png").is_file()
     assert "batchtopk" not in capsys.readouterr().out.split("architecture")[0]  # no training lines before the table
 
 
