@@ -139,10 +139,10 @@ def run(config: ConvergenceConfig):
         results = {}  # other settings: start again
     results["config"] = asdict(config)
     curves = results.setdefault("curves", {})
-    network, train, held, legal, baseline, splice, concepts = load_data(config, device)
-    for architecture in config.architecture_list:
-        if architecture in curves:
-            continue
+    todo = [architecture for architecture in config.architecture_list if architecture not in curves]
+    if todo:  # (a finished run reads nothing but its results)
+        network, train, held, legal, baseline, splice, concepts = load_data(config, device)
+    for architecture in todo:
         start = time.perf_counter()
         curves[architecture] = {"points": train_curve(config, architecture, network, train, held, legal, baseline,
                                                             splice, concepts),
@@ -198,7 +198,11 @@ def plot(results, path):
               ("l0", "L0")]
     if all("coverage" in entry["points"][0] for entry in results["curves"].values()):
         panels += [("coverage", "concept coverage"), ("reconstruction_mine", "board reconstruction, my discs")]
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), constrained_layout=True)
+    rows = (len(panels) + 2) // 3
+    figure, axes = plt.subplots(rows, 3, figsize=(15, 4.5 * rows), constrained_layout=True, squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(panels):]:
+        ax.axis("off")
     for ax, (key, label) in zip(axes, panels):
         for architecture, entry in results["curves"].items():
             points = entry["points"]
