@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from othello.cli import field_docs, parse_config
+from sae.activations import load_activations
 from tests.conftest import REPO
 
 
@@ -193,3 +194,8 @@ def test_board_code_measures_the_share_of_the_stream_linear_in_the_discs(tiny_ac
     assert share["mixed"] == pytest.approx(0.5, abs=0.05)
     board_code.main(["--activations", str(tiny_activations[0]), "--positions", "300"])
     assert "of the stream's variance is linear in the discs" in capsys.readouterr().out
+    held = load_activations(tiny_activations[0], "heldout", ["boards", "last_move", "flipped"])
+    total, counts, n_concepts = board_code.concepts_per_position(**{k: np.asarray(v) for k, v in held.items()})
+    assert counts["mine"] == pytest.approx((np.asarray(held["boards"]) == 1).sum(axis=1).mean())
+    assert counts["mine"] + counts["theirs"] + counts["empty"] == pytest.approx(36)  # each square in one state
+    assert counts["last_move"] <= 1 and total == pytest.approx(sum(counts.values())) and n_concepts == 11 * 36 + 9
