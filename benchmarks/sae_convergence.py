@@ -10,6 +10,8 @@ after every architecture: a rerun skips the finished ones) and the plot to --plo
 
     python benchmarks/sae_convergence.py                       # 20x, five architectures, 1,024 features
     python benchmarks/sae_convergence.py --multiple 2 --architectures batchtopk
+    python benchmarks/sae_convergence.py --k 40 --architectures batchtopk --concept-positions 20000
+        # with coverage and board reconstruction at every point, as the sweep measures them
 """
 import json
 import sys
