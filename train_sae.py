@@ -330,8 +330,9 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     bar.close()
     records = [record for group in done for record in group]
     train_config = config.train_config()
-    scaling = {"command": command, "config": asdict(config),  # each record has its steps
-               "train_config": train_config.to_dict(), "checkpoint": Path(config.checkpoint).name,
+    scaling = {"command": command, "config": {**asdict(config), "checkpoint": repo_path(config.checkpoint)},
+               "train_config": train_config.to_dict(),  # the narrow SAEs': each record has its steps
+               "checkpoint": Path(config.checkpoint).name,
                **data.source, "ablation_kl_mean": baseline["ablation_kl_mean"],
                "ablation_kl_zero": baseline["ablation_kl_zero"], "concept_baselines": data.concepts.baselines(
                    # the untrained network's SAE: reconstruction alone, its policy is no reference
@@ -341,6 +342,15 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
     if run:
         run.finish()
     return scaling
+
+
+def repo_path(path):
+    """`path` relative to the repository when it lies inside it (what a shipped file may record),
+    else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parent))
+    except ValueError:
+        return str(path)
 
 
 def train_jobs(jobs, data, config, network):

@@ -52,6 +52,7 @@ def test_every_sae_has_a_record_with_every_metric(sweep):
         assert RECORD_KEYS <= set(record)
         assert 0 <= record["dead_fraction"] <= 1 and 0 <= record["top1_agreement"] <= 1
     assert len(scaling["checkpoint_sha256"]) == 64 and scaling["train_config"]["steps"] == 30
+    assert scaling["config"]["checkpoint"] == "othello/pretrained/best.pth.tar"  # no path of this machine
     baselines = scaling["concept_baselines"]
     assert set(baselines) == {"neurons", "pca", "random_network_sae", "linear_probes"}
     assert all(0 <= b["coverage"] <= 1 and 0 <= b["auroc"] <= 1 for b in baselines.values())
