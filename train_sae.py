@@ -347,10 +347,8 @@ def run_sweep(config: SweepConfig, command="train_sae.py"):
 def repo_path(path):
     """`path` relative to the repository when it lies inside it (what a shipped file may record),
     else as given."""
-    try:
-        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parent))
-    except ValueError:
-        return str(path)
+    root, resolved = Path(__file__).resolve().parent, Path(path).resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
 
 
 def train_jobs(jobs, data, config, network):

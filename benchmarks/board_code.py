@@ -20,6 +20,7 @@ from othello.cli import parse_config, require_at_least  # noqa: E402
 from othello.concepts import concept_matrix, quantile_cuts, scalar_values  # noqa: E402
 from sae.activations import load_activations, resid_field  # noqa: E402
 from sae.concept_data import sample_rows  # noqa: E402
+from sae.concepts import concept_groups  # noqa: E402
 
 
 @dataclass
@@ -60,8 +61,9 @@ def concepts_per_position(boards, last_move, flipped):
     mine, theirs = rules.from_boards(np.asarray(boards))
     names, concepts = concept_matrix(rules, mine, theirs, np.asarray(last_move),
                                      quantile_cuts(scalar_values(rules, mine, theirs)), flipped=np.asarray(flipped))
-    groups = np.array([name.split(":")[0] if ":" in name else "scalars" for name in names])
-    counts = {group: float(concepts[:, groups == group].sum(axis=1).mean()) for group in dict.fromkeys(groups)}
+    groups = concept_groups(names)
+    groups["scalars"] = [i for i, name in enumerate(names) if ":" not in name]
+    counts = {group: float(concepts[:, columns].sum(axis=1).mean()) for group, columns in groups.items()}
     return float(concepts.sum(axis=1).mean()), counts, len(names)
 
 
