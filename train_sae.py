@@ -34,7 +34,7 @@ from sae.activations import (ActivationError, collection_settings, file_sha256, 
 from sae.concept_data import CONCEPT_FIELDS, ConceptData, sample_rows
 from sae.export import export_saelens, load_saelens, update_metadata
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
-from sae.model import ARCHITECTURES, TOPK_FAMILY, SAEConfig, SparseAutoencoder
+from sae.model import ARCHITECTURES, RELU_ENCODERS, TOPK_FAMILY, SAEConfig, SparseAutoencoder
 from sae.plots import plot_scaling
 from sae.train import SAETrainConfig, Splice, train_saes
 
@@ -43,6 +43,8 @@ DEFAULT_PENALTIES, DEFAULT_WIDTHS = "1,2,3,4,5", "256,512,1024,2048,4096"
 # penalties that land near the same L0s on the shipped model's activations (docs/saes.md).
 DEFAULT_ARCHITECTURES = "topk,batchtopk,matryoshka,jumprelu"
 DEFAULT_KS, DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS = "16,32,64", "0.6,0.23,0.1", "1024,4096"
+# Starting lambdas of p-annealing (not in the default sweep: docs/saes.md measures it)
+DEFAULT_PANNEAL_PENALTIES = "2,1,0.5"
 # SAEs of one width train as one vectorised group up to this width; wider ones are faster one
 # at a time (benchmarks/bench_sae.py measures both).
 GROUP_MAX_FEATURES = 1024
@@ -91,12 +93,14 @@ class SweepConfig:
     """comma-separated dictionary sizes"""
     architectures: str = DEFAULT_ARCHITECTURES
     """comma-separated architectures of the matched-sparsity sweep beside the L1 grid: topk,
-    batchtopk, matryoshka (an SAE per --ks) and jumprelu (an SAE per --jumprelu-penalties);
-    empty: the L1 grid alone"""
+    batchtopk, matryoshka (an SAE per --ks), jumprelu (an SAE per --jumprelu-penalties) and
+    panneal (an SAE per --panneal-penalties); empty: the L1 grid alone"""
     ks: str = DEFAULT_KS
     """comma-separated k (mean active latents) of the TopK-family SAEs"""
     jumprelu_penalties: str = DEFAULT_JUMPRELU_PENALTIES
     """comma-separated L0 penalties of the JumpReLU SAEs"""
+    panneal_penalties: str = DEFAULT_PANNEAL_PENALTIES
+    """comma-separated starting lambdas of the p-annealing SAEs"""
     arch_widths: str = DEFAULT_ARCH_WIDTHS
     """comma-separated dictionary sizes of the --architectures sweep"""
     centre: bool = True
@@ -162,22 +166,25 @@ class SweepConfig:
             self.width_list = [int(v) for v in self.n_features.split(",") if v.strip()]
             self.k_list = [int(v) for v in self.ks.split(",") if v.strip()]
             self.jumprelu_list = [float(v) for v in self.jumprelu_penalties.split(",") if v.strip()]
+            self.panneal_list = [float(v) for v in self.panneal_penalties.split(",") if v.strip()]
             self.arch_width_list = [int(v) for v in self.arch_widths.split(",") if v.strip()]
         except ValueError:
-            raise ValueError("--l1-penalties, --n-features, --ks, --jumprelu-penalties and --arch-widths take "
+            raise ValueError("--l1-penalties, --n-features, --ks, --jumprelu-penalties, --panneal-penalties and "
+                             "--arch-widths take "
                              "comma-separated numbers, as in --n-features 256,1024") from None
         if not (self.penalty_list and self.width_list) and not (self.architecture_list and self.arch_width_list):
             raise ValueError("nothing to train: give --l1-penalties and --n-features, or --architectures and --arch-widths")
         if any(k > n for k in self.k_list for n in self.arch_width_list):
             raise ValueError("every --ks value must be at most every --arch-widths value")
-        if min(self.penalty_list + self.k_list + self.width_list + self.jumprelu_list + self.arch_width_list) <= 0:
+        if min(self.penalty_list + self.k_list + self.width_list + self.jumprelu_list + self.panneal_list
+               + self.arch_width_list) <= 0:
             raise ValueError("penalties, k and widths must be positive")
 
     @property
     def default_grid(self):
         return (self.l1_penalties, self.n_features, self.architectures, self.ks, self.jumprelu_penalties,
                 self.arch_widths) == (DEFAULT_PENALTIES, DEFAULT_WIDTHS, DEFAULT_ARCHITECTURES, DEFAULT_KS,
-                                      DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS)
+                                      DEFAULT_JUMPRELU_PENALTIES, DEFAULT_ARCH_WIDTHS)  # --panneal-penalties: unused
 
     def train_config(self, sae_config=None):
         """The training settings of this SAE (None: the narrow ones')."""
@@ -202,6 +209,10 @@ class SweepConfig:
                 if architecture == "jumprelu":
                     groups.append([(f"jumprelu_lambda{p:g}_f{width}", SAEConfig(
                         d_in, width, architecture, l0_penalty=p, centre=self.centre)) for p in self.jumprelu_list])
+                    continue
+                if architecture == "panneal":
+                    groups.append([(f"panneal_lambda{p:g}_f{width}", SAEConfig(
+                        d_in, width, architecture, l1_penalty=p, centre=self.centre)) for p in self.panneal_list])
                     continue
                 groups += [[(f"{architecture}_k{k}_f{width}", SAEConfig(d_in, width, architecture, k=k, centre=self.centre))]
                            for k in self.k_list]
@@ -377,7 +388,7 @@ def new_sae(named_config, seed, device):
 def sae_record_keys(sae_config, train_config, layer):
     architecture = sae_config.architecture
     return {"architecture": architecture, "n_features": sae_config.n_features,
-            "l1_penalty": sae_config.l1_penalty if architecture == "l1" else None,
+            "l1_penalty": sae_config.l1_penalty if architecture in RELU_ENCODERS else None,
             "k": sae_config.k if architecture in TOPK_FAMILY else None,
             "l0_penalty": sae_config.l0_penalty if architecture == "jumprelu" else None,
             "centre": sae_config.centre, "layer": layer,

@@ -52,7 +52,9 @@ class ConvergenceConfig:
     k: int = 32
     """k of the TopK family"""
     l1_penalty: float = 2.0
-    """lambda of the L1 SAE (the viewer's default SAE has 2)"""
+    """lambda of the L1 SAE (the viewer's default SAE has 2), and p-annealing's starting one"""
+    p_end: float = SAEConfig.p_end
+    """the exponent p-annealing's penalty ends at"""
     l0_penalty: float = 0.1
     """lambda of the JumpReLU SAE"""
     matryoshka_groups: int = SAEConfig.matryoshka_groups
@@ -92,9 +94,9 @@ class ConvergenceConfig:
         self.architecture_list = [a.strip() for a in self.architectures.split(",") if a.strip()]
         if not self.architecture_list or set(self.architecture_list) - set(ARCHITECTURES):
             raise ValueError(f"--architectures takes {', '.join(ARCHITECTURES)}, got '{self.architectures}'")
-        if "matryoshka" in self.architecture_list:  # its own checks, before any data is read
-            SAEConfig(n_features=self.n_features, architecture="matryoshka", k=self.k,
-                      matryoshka_groups=self.matryoshka_groups)
+        for architecture in self.architecture_list:  # their own checks, before any data is read
+            SAEConfig(n_features=self.n_features, architecture=architecture, k=self.k,
+                      matryoshka_groups=self.matryoshka_groups, p_end=self.p_end)
         if self.multiple <= 0:
             raise ValueError("--multiple must be positive")
 
@@ -137,7 +139,9 @@ def run(config: ConvergenceConfig):
     out = Path(config.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
     steering = {"architectures": None, "threads": None, "out": None, "plot": None}  # the curves do not depend on these
-    if results.get("config", {}) | steering != asdict(config) | steering:
+    settings = {key: value for key, value in asdict(config).items()  # a setting added since: its default
+                if key in results.get("config", {}) or value != getattr(ConvergenceConfig, key)}
+    if results.get("config", {}) | steering != settings | steering:
         results = {}  # other settings: start again
     results["config"] = asdict(config)
     curves = results.setdefault("curves", {})
@@ -164,7 +168,7 @@ def train_curve(config, architecture, network, train, held, legal, baseline, spl
     concept metrics too)."""
     torch.manual_seed(config.seed)
     sae = SparseAutoencoder(SAEConfig(train.shape[1], config.n_features, architecture, l1_penalty=config.l1_penalty,
-                                      k=config.k, l0_penalty=config.l0_penalty,
+                                      k=config.k, l0_penalty=config.l0_penalty, p_end=config.p_end,
                                       matryoshka_groups=config.matryoshka_groups,
                                       centre=config.centre and architecture != "l1")).to(train.device)
     points = []

@@ -7,7 +7,7 @@ A folder holds two files:
                                "rescale_acts_by_decoder_norm": false,] "dtype": "float32", "device": "cpu",
                                "apply_b_dec_to_input": centred?, "normalize_activations": "none",
                                "reshape_activations": "none", "metadata": {...}}
-SAELens's "standard" SAE is ReLU(x W_enc + b_enc) (our 'l1'); its "topk" keeps the k largest
+SAELens's "standard" SAE is ReLU(x W_enc + b_enc) (our 'l1' and 'panneal'); its "topk" keeps the k largest
 pre-activations and applies ReLU to them, as ours does; its "jumprelu" is pre * (pre > threshold)
 with a threshold per latent, which is the inference rule of our jumprelu and, with one threshold
 for all latents, of batchtopk and matryoshka (SAELens saves its own BatchTopK SAEs the same way).
@@ -32,13 +32,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from sae.model import BATCH_TOPKS, THRESHOLD_ENCODERS, SAEConfig, SparseAutoencoder
+from sae.model import BATCH_TOPKS, RELU_ENCODERS, THRESHOLD_ENCODERS, SAEConfig, SparseAutoencoder
 
 WEIGHTS_FILE = "sae_weights.safetensors"
 CONFIG_FILE = "cfg.json"
 SAELENS_VERSION = "6.0.0"  # the format version written, not an installed sae_lens
 MODEL_NAME = "othello-alphazero-6x6"
-ARCHITECTURES = {"l1": "standard", "topk": "topk", **dict.fromkeys(THRESHOLD_ENCODERS, "jumprelu")}  # ours -> SAELens's
+ARCHITECTURES = {**dict.fromkeys(RELU_ENCODERS, "standard"), "topk": "topk",
+                 **dict.fromkeys(THRESHOLD_ENCODERS, "jumprelu")}  # ours -> SAELens's
 WEIGHT_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
 
 
@@ -151,8 +152,13 @@ def load_saelens(folder) -> SparseAutoencoder:
         if name in weights and tuple(weights[name].shape) != shape:
             raise invalid(f"{name} has shape {tuple(weights[name].shape)}, cfg.json implies {shape}")
 
-    architecture = {"standard": "l1", "topk": "topk"}.get(cfg["architecture"]) or threshold_architecture(
-        metadata.get("architecture"), weights["threshold"])
+    trained_as = metadata.get("architecture")
+    if cfg["architecture"] == "standard":  # the same inference rule; the name says how it was trained
+        architecture = trained_as if trained_as in RELU_ENCODERS else "l1"
+    elif cfg["architecture"] == "topk":
+        architecture = "topk"
+    else:
+        architecture = threshold_architecture(trained_as, weights["threshold"])
     try:
         config = SAEConfig(d_in=d_in, n_features=d_sae, architecture=architecture, k=k,
                            centre=bool(cfg.get("apply_b_dec_to_input", False)))

@@ -1,4 +1,4 @@
-"""Sparse autoencoders over a residual stream: five architectures on one L0 axis.
+"""Sparse autoencoders over a residual stream: six architectures on one L0 axis.
 
 Every SAE reads x' = s x, with one constant s chosen so that E||x'|| = sqrt(d_in) on the training
 data (Anthropic, April 2024), and optionally centred (`centre`: the encoder reads x' - b_dec, with
@@ -18,6 +18,10 @@ b_dec initialised at the training mean):
     jumprelu    sigma(pre)_i = pre_i * H(pre_i - theta_i), a learned threshold per latent; loss
                 ||x' - x_hat'||^2 + lambda * L0, the step's gradient in theta from a straight-through
                 estimator with a rectangle kernel of bandwidth eps. Rajamanoharan et al. 2024.
+    panneal     sigma = ReLU; loss ||x' - x_hat'||^2 + lambda * sum_i f_i^p with p annealed in steps
+                from 1 to p_end during training, lambda rescaled at each step so that the penalty's
+                size carries over (sae/train.py): an L1 SAE that ends on a penalty close to L0.
+                Karvonen et al. 2024, who introduce it with the board metrics of sae/concepts.py.
 
 All but l1 keep unit-norm decoder rows (renormalised after every step), which removes the scale
 symmetry between encoder and decoder. The TopK family adds AuxK (Gao et al.): the residual
@@ -36,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHITECTURES = ("l1", "topk", "batchtopk", "matryoshka", "jumprelu")
+ARCHITECTURES = ("l1", "topk", "batchtopk", "matryoshka", "jumprelu", "panneal")
+RELU_ENCODERS = ("l1", "panneal")  # encode as ReLU(pre): SAELens's "standard" SAE
 TOPK_FAMILY = ("topk", "batchtopk", "matryoshka")  # set L0 through k, train with AuxK
 THRESHOLD_ENCODERS = ("batchtopk", "matryoshka", "jumprelu")  # encode as pre * (pre > threshold)
 BATCH_TOPKS = ("batchtopk", "matryoshka")  # batch top-k in training, one learned global threshold after
@@ -49,9 +54,9 @@ class SAEConfig:
     n_features: int = 1024
     """dictionary size"""
     architecture: str = "l1"
-    """one of l1, topk, batchtopk, matryoshka, jumprelu (see the module docstring)"""
+    """one of l1, topk, batchtopk, matryoshka, jumprelu, panneal (see the module docstring)"""
     l1_penalty: float = 3.0
-    """lambda of the L1 SAE"""
+    """lambda of the L1 SAE, and the starting lambda of p-annealing (p = 1)"""
     k: int = 16
     """active latents per input of the TopK family (the batch average for batchtopk, matryoshka)"""
     l0_penalty: float = 1.0
@@ -65,6 +70,8 @@ class SAEConfig:
     threshold by at most about the learning rate a step (x3.3 over 2,400 steps at 5e-4), so at
     1, the paper's, the L0 at this repo's budgets follows the step count more than the penalty
     (docs/saes.md); at 10 the thresholds settle where the penalty puts them."""
+    p_end: float = 0.2
+    """p-annealing: the exponent the penalty sum f_i^p ends at"""
     matryoshka_groups: int = 5
     """Matryoshka: nested prefixes, halving from the whole dictionary"""
     centre: bool = False
@@ -77,18 +84,23 @@ class SAEConfig:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got '{self.architecture}'")
         if self.architecture in TOPK_FAMILY and not 0 < self.k <= self.n_features:
             raise ValueError(f"k must be in 1..n_features ({self.n_features}), got {self.k}")
+        if self.architecture == "panneal" and not 0 < self.p_end <= 1:
+            raise ValueError(f"p_end must be in (0, 1], got {self.p_end}")
         if self.architecture == "matryoshka" and not 1 <= self.matryoshka_groups <= math.log2(self.n_features) + 1:
             raise ValueError(f"matryoshka_groups must be in 1..log2(n_features) + 1, got {self.matryoshka_groups}")
 
     def to_dict(self):
         settings = asdict(self)
-        if self.architecture != "jumprelu":  # added later, and only JumpReLU's: others trained before still resume
-            del settings["jumprelu_threshold_lr"]
+        # added later, and each only its architecture's: SAEs trained before still resume
+        for key, owner in (("jumprelu_threshold_lr", "jumprelu"), ("p_end", "panneal")):
+            if self.architecture != owner:
+                del settings[key]
         return settings
 
     @property
     def penalty(self):
-        """Lambda of the sparsity penalty: L0 for jumprelu, L1 for l1 (unused by the TopK family)."""
+        """Lambda of the sparsity penalty: L0 for jumprelu, L1 for l1, the starting one of panneal
+        (unused by the TopK family)."""
         return self.l0_penalty if self.architecture == "jumprelu" else self.l1_penalty
 
     def prefix_sizes(self):
@@ -145,6 +157,14 @@ def batch_topk(pre, k, candidates_per_row=4):
     return torch.zeros_like(relu).flatten().scatter(0, top.indices, top.values).view_as(pre)
 
 
+def lp_penalty(features, p, eps=1e-3):
+    """Mean over the batch of sum_i f_i^p (f >= 0), exact for f_i >= eps; below eps the chord from
+    0 to eps^p, whose slope eps^(p-1) bounds the gradient where f^p's is unbounded for p < 1 (one
+    barely active latent would otherwise own the clipped gradient)."""
+    powered = features.clamp_min(eps).pow(p)  # clamped: no infinite gradient in the branch not taken
+    return torch.where(features >= eps, powered, features * eps ** (p - 1)).sum(dim=1).mean()
+
+
 class SparseAutoencoder(nn.Module):
     def __init__(self, config: SAEConfig):
         super().__init__()
@@ -178,7 +198,7 @@ class SparseAutoencoder(nn.Module):
 
     def activate(self, pre, training=False):
         architecture = self.config.architecture
-        if architecture == "l1":
+        if architecture in RELU_ENCODERS:
             return F.relu(pre)
         if architecture == "topk":
             top = pre.topk(self.config.k, dim=1)
@@ -208,11 +228,13 @@ class SparseAutoencoder(nn.Module):
         features = self.activate(pre, training=True)
         return SAEOutput(self.decode(features), features, pre)
 
-    def loss(self, x, out: SAEOutput, penalty=None, dead_mask=None, k_aux=None, aux_coefficient=1 / 32):
+    def loss(self, x, out: SAEOutput, penalty=None, dead_mask=None, exponents=None, k_aux=None, aux_coefficient=1 / 32):
         """Training loss in the scaled space; returns (total, parts dict).
 
         `penalty` overrides the config's lambda (L1 or L0, for its warm-up). TopK family:
-        `dead_mask` (n,) marks latents that have not fired lately; their AuxK loss is added."""
+        `dead_mask` (n,) marks latents that have not fired lately; their AuxK loss is added.
+        panneal: `exponents` (2,) holds p and the next p of the schedule (default 1, 1); parts
+        gets the penalty at both ("sparsity", "sparsity_next"), which is what rescales lambda."""
         config, scale = self.config, self.input_scale
         error = (x - out.x_hat) * scale  # (B, d) in the scaled space
         mse = error.pow(2).sum(dim=1).mean()
@@ -224,6 +246,11 @@ class SparseAutoencoder(nn.Module):
         lam = config.penalty if penalty is None else penalty
         if config.architecture == "l1":
             parts["sparsity"] = (out.features * self.W_dec.norm(dim=1)).sum(dim=1).mean()
+            return total + lam * parts["sparsity"], parts
+        if config.architecture == "panneal":
+            p, p_next = (1.0, 1.0) if exponents is None else exponents
+            parts["sparsity"] = lp_penalty(out.features, p)
+            parts["sparsity_next"] = lp_penalty(out.features.detach(), p_next)
             return total + lam * parts["sparsity"], parts
         if config.architecture == "jumprelu":
             parts["l0"] = step_with_threshold_gradient(out.pre_activations, self.threshold, self.bandwidth).sum(1).mean()

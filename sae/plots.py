@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sae.model import ARCHITECTURES
 
-MARKERS = dict(zip(ARCHITECTURES, "os^Dv"))  # one marker per architecture, one colour per width
+MARKERS = dict(zip(ARCHITECTURES, "os^DvP", strict=True))  # one marker per architecture, one colour per width
 WIDTH_LINES = {256: ":", 512: ":", 1024: "-", 2048: "-.", 4096: "--"}
 
 

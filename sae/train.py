@@ -3,7 +3,10 @@
 rate decayed linearly to 0 over the last 20%, gradient norm clipped at 1. All but the L1 SAE
 keep unit-norm decoder rows; the TopK family gets the AuxK loss on latents that have not fired
 for `dead_after` inputs, and BatchTopK and Matryoshka learn their inference threshold as a
-running average of the smallest activation each batch keeps.
+running average of the smallest activation each batch keeps. p-annealing's exponent falls from 1
+to p_end in ten equal steps spread over the middle of the run (20% to 80%), and at each step
+lambda is multiplied by (penalty at the old p) / (penalty at the new p), both averaged over the
+last ten batches, so that the penalty's size carries over (Karvonen et al. 2024).
 
 SAEs of one shape (the five L1 penalties of one width, say) train together: their parameters
 are stacked along a leading axis and `torch.func.vmap` runs the SAE's own forward and loss for
@@ -22,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import partial
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,6 +85,32 @@ def lr_at(step, steps, lr, decay_fraction):
     return lr * max(0.0, (steps - step) / (steps - decay_start))
 
 
+class PAnnealing:
+    """p-annealing's schedule for a group of SAEs: the exponent at each step, and the factor
+    (G,) on each SAE's lambda, updated from the penalties the loss reports."""
+
+    changes, start, end, window = 10, 0.2, 0.8, 10
+
+    def __init__(self, steps, p_end, groups):
+        self.change_steps = np.rint(np.linspace(self.start * steps, self.end * steps, self.changes)).astype(int).tolist()
+        self.values = np.linspace(1.0, p_end, self.changes + 1).tolist()  # p before the first change, after each
+        self.scale = torch.ones(groups)
+        self.recent = []  # (penalty at p, at the next p), (G,) each, of the last batches
+
+    def exponents(self, step):
+        """(p, the next p) at `step` (0-based), as the loss takes them."""
+        done = sum(change <= step for change in self.change_steps)
+        return torch.tensor([self.values[done], self.values[min(done + 1, self.changes)]])
+
+    def observe(self, step, parts):
+        """Record this step's penalties; before a step where p changes, rescale lambda."""
+        self.recent = [*self.recent[-(self.window - 1):], (parts["sparsity"].detach(), parts["sparsity_next"])]
+        if step + 1 in self.change_steps:
+            old, new = (torch.stack(column).mean(dim=0).cpu() for column in zip(*self.recent))
+            self.scale *= old / new.clamp_min(1e-12)
+            self.recent = []
+
+
 def clip_grad_norm_per_model(stacked, max_norm):
     """Clip the gradients of stacked parameters (leading axis = model) so that each model's
     total gradient norm is at most `max_norm`, as torch.nn.utils.clip_grad_norm_ would do for
@@ -99,9 +129,9 @@ class _TrainingLoss(nn.Module):
         super().__init__()
         self.sae = sae
 
-    def forward(self, x, penalty, dead_mask):
+    def forward(self, x, penalty, dead_mask, exponents):
         out = self.sae.training_forward(x)
-        loss, parts = self.sae.loss(x, out, penalty=penalty, dead_mask=dead_mask)
+        loss, parts = self.sae.loss(x, out, penalty=penalty, dead_mask=dead_mask, exponents=exponents)
         fired = out.features > 0
         if self.sae.config.architecture in BATCH_TOPKS:  # what their inference threshold averages
             smallest_kept = out.features.masked_fill(~fired, float("inf")).min()
@@ -153,19 +183,20 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
     params, buffers = stack_module_state([_TrainingLoss(sae) for sae in saes])  # {name: (G, ...)}
     template = _TrainingLoss(copy.deepcopy(saes[0])).to("meta")
     penalties = torch.tensor([s.config.penalty for s in saes], device=activations.device)
-    call = lambda p, b, x, lam, dead: functional_call(template, (p, b), (x, lam, dead))  # noqa: E731
+    call = lambda p, b, x, lam, dead, exponents: functional_call(template, (p, b), (x, lam, dead, exponents))  # noqa: E731
     if len(saes) == 1:  # no vmap: the batch-level TopK's fast selection branches on the data
         batched_loss = batched_loss_auxk = partial(_call_alone, call)
     else:
-        batched_loss = vmap(call, in_dims=(0, 0, None, 0, None))
+        batched_loss = vmap(call, in_dims=(0, 0, None, 0, None, None))
         # AuxK costs a top-k and three (B, n, d) products a step: only run while some latent is
         # dead (its loss and gradient are zero otherwise, so skipping it changes nothing)
-        batched_loss_auxk = vmap(call, in_dims=(0, 0, None, 0, 0))
+        batched_loss_auxk = vmap(call, in_dims=(0, 0, None, 0, 0, None))
     groups = [{"params": [p for name, p in params.items() if name != "sae.log_threshold"], "lr_scale": 1.0}]
     if "sae.log_threshold" in params:  # JumpReLU's thresholds learn at their own rate (SAEConfig)
         groups.append({"params": [params["sae.log_threshold"]], "lr_scale": saes[0].config.jumprelu_threshold_lr})
     optimizer = torch.optim.Adam(groups, lr=config.lr, betas=(0.9, 0.999))
     since_fired = torch.zeros(len(saes), saes[0].config.n_features, device=activations.device)
+    annealing = PAnnealing(config.steps, saes[0].config.p_end, len(saes)) if architecture == "panneal" else None
     start = time.perf_counter()
     for step in tqdm(range(config.steps), desc=desc, disable=not progress, leave=False):
         index = torch.randint(0, len(activations), (config.batch_size,), generator=generator)
@@ -173,11 +204,15 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
         for group in optimizer.param_groups:
             group["lr"] = group["lr_scale"] * lr_at(step, config.steps, config.lr, config.lr_decay_fraction)
         lam = penalties * l1_penalty_at(step, config.steps, 1.0, config.l1_warmup_fraction)
+        exponents = None
+        if annealing is not None:
+            lam = lam * annealing.scale.to(lam.device)
+            exponents = annealing.exponents(step).to(activations.device)
         dead = since_fired >= config.dead_after if auxk else None
         if dead is not None and dead.any():
-            losses, parts, fired, smallest_kept, x_hat = batched_loss_auxk(params, buffers, x, lam, dead)
+            losses, parts, fired, smallest_kept, x_hat = batched_loss_auxk(params, buffers, x, lam, dead, exponents)
         else:
-            losses, parts, fired, smallest_kept, x_hat = batched_loss(params, buffers, x, lam, None)
+            losses, parts, fired, smallest_kept, x_hat = batched_loss(params, buffers, x, lam, None, exponents)
             if auxk:
                 parts["aux"] = torch.zeros_like(losses)
         if config.kl_coefficient and step >= config.kl_from * config.steps:
@@ -188,6 +223,8 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
         clip_grad_norm_per_model(list(params.values()), config.max_grad_norm)
         optimizer.step()
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + len(x))
+        if annealing is not None:
+            annealing.observe(step, parts)
         with torch.no_grad():
             if architecture != "l1":
                 params["sae.W_dec"].copy_(F.normalize(params["sae.W_dec"], dim=-1))
@@ -204,14 +241,15 @@ def train_saes(saes, activations, config: SAETrainConfig, progress=True, desc="s
     seconds = time.perf_counter() - start
     _unstack(saes, params, buffers)
     return [{"train_seconds": seconds, "activations_per_s": len(saes) * config.steps * config.batch_size / seconds,
-             **{f"final_{k}": v[g].item() for k, v in parts.items()}} for g in range(len(saes))]
+             **{f"final_{k}": v[g].item() for k, v in parts.items()},
+             **({"final_lambda": lam[g].item()} if annealing is not None else {})} for g in range(len(saes))]
 
 
-def _call_alone(call, params, buffers, x, lam, dead):
+def _call_alone(call, params, buffers, x, lam, dead, exponents):
     """`call` for a group of one SAE, its inputs and outputs with the group axis, as vmap's."""
     first = lambda stacked: {name: value[0] for name, value in stacked.items()}  # noqa: E731
     loss, parts, fired, smallest_kept, x_hat = call(first(params), first(buffers), x, lam[0],
-                                                    None if dead is None else dead[0])
+                                                    None if dead is None else dead[0], exponents)
     return (loss[None], {name: value[None] for name, value in parts.items()}, fired[None], smallest_kept[None],
             x_hat[None])
 

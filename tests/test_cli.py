@@ -93,6 +93,7 @@ def test_benchmarks_refuse_nonsense_counts_as_usage_errors(tmp_path):
              ("strength.py", "--sims=0"): "--sims must be at least 1",
              ("sae_convergence.py", "--architectures=gated"): "--architectures takes l1, topk",
              ("sae_convergence.py", "--matryoshka-groups=12"): "matryoshka_groups must be in 1..log2",
+             ("sae_convergence.py", "--p-end=1.5"): "p_end must be in",
              ("board_code.py", "--positions=0"): "--positions must be at least 1",
              ("bench_concepts.py", "--widths=16"): "--widths takes comma-separated widths of at least --l0"}
     runs = {case: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / case[0]), case[1]], cwd=tmp_path,
@@ -144,6 +145,13 @@ def test_sae_convergence_measures_each_architecture_along_its_run_and_resumes(ti
     assert json.loads(out.read_text())["curves"] == results["curves"]
     assert (tmp_path / "again.png").is_file()
     assert "batchtopk" not in capsys.readouterr().out.split("architecture")[0]  # no training lines before the table
+    # written before a setting existed (here p_end): reused while the setting is at its default
+    older = {**results, "config": {k: v for k, v in results["config"].items() if k != "p_end"}}
+    out.write_text(json.dumps(older))
+    sae_convergence.main([*flags[:-6], "--out", str(out), "--plot", ""])
+    assert json.loads(out.read_text())["curves"] == results["curves"]
+    sae_convergence.main([*flags[:-6], "--architectures", "l1", "--p-end", "0.5", "--out", str(out), "--plot", ""])
+    assert set(json.loads(out.read_text())["curves"]) == {"l1"}  # another setting: started again
 
 
 def test_sae_convergence_measures_the_end_of_the_run_last_even_alone():
@@ -185,15 +193,25 @@ def test_board_code_measures_the_share_of_the_stream_linear_in_the_discs(tiny_ac
     board_code = benchmark("board_code")
     rng = np.random.default_rng(0)
     boards = rng.integers(-1, 2, (5000, 36))
-    linear = board_code.disc_inputs(boards) @ rng.normal(size=(73, 8))
+    discs = board_code.disc_inputs(boards)
+    linear = discs @ rng.normal(size=(72, 8)) + rng.normal(size=8)
     noise = rng.normal(size=(5000, 8))
     mixed = linear + noise * linear.std(axis=0)  # half the variance linear
-    share = {name: board_code.linear_share(boards[:4000], x[:4000], boards[4000:], x[4000:])
+    share = {name: board_code.linear_share(discs[:4000], x[:4000], discs[4000:], x[4000:])
              for name, x in (("linear", linear), ("noise", noise), ("mixed", mixed))}
     assert share["linear"] == pytest.approx(1.0) and share["noise"] < 0.05
     assert share["mixed"] == pytest.approx(0.5, abs=0.05)
     board_code.main(["--activations", str(tiny_activations[0]), "--positions", "300"])
-    assert "of the stream's variance is linear in the discs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "of the stream's variance is linear in the discs" in out and "every concept: FVE" in out
+    fields, splits = ("boards", "last_move", "flipped", "resid_2"), []
+    for split in ("train", "heldout"):
+        arrays = load_activations(tiny_activations[0], split, fields)
+        splits.append(tuple(np.asarray(arrays[field]) for field in fields))
+    dictionaries = board_code.concept_dictionaries(*splits)
+    (discs_fve, discs_l0), (legal_fve, legal_l0), (every_fve, every_l0) = dictionaries.values()
+    assert discs_l0 == pytest.approx((splits[1][0] != 0).sum(axis=1).mean())  # the discs on the board
+    assert discs_fve <= legal_fve + 0.01 and discs_l0 < legal_l0 < every_l0  # nested dictionaries
     held = load_activations(tiny_activations[0], "heldout", ["boards", "last_move", "flipped"])
     total, counts, n_concepts = board_code.concepts_per_position(**{k: np.asarray(v) for k, v in held.items()})
     assert counts["mine"] == pytest.approx((np.asarray(held["boards"]) == 1).sum(axis=1).mean())

@@ -11,7 +11,7 @@ from sae.export import CONFIG_FILE, WEIGHTS_FILE, export_saelens, load_saelens
 from sae.model import ARCHITECTURES, THRESHOLD_ENCODERS, SAEConfig, SparseAutoencoder
 
 SAELENS_NAMES = {"l1": "standard", "topk": "topk", "batchtopk": "jumprelu", "matryoshka": "jumprelu",
-                 "jumprelu": "jumprelu"}
+                 "jumprelu": "jumprelu", "panneal": "standard"}
 TOL = dict(rtol=1e-5, atol=1e-4)  # float32 rounding of the folded scale; outputs reach ~100
 
 

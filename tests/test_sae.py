@@ -11,8 +11,9 @@ from othello.bitboard import bitboard_rules
 from othello.OthelloGame import OthelloGame
 from sae.metrics import fidelity_baseline, fidelity_metrics, reconstruction_metrics
 from sae.model import (ARCHITECTURES, SAEConfig, SAEOutput, SparseAutoencoder, batch_topk,
-                       jumprelu_with_threshold_gradient, step_with_threshold_gradient)
-from sae.train import SAETrainConfig, Splice, clip_grad_norm_per_model, l1_penalty_at, lr_at, train_sae, train_saes
+                       jumprelu_with_threshold_gradient, lp_penalty, step_with_threshold_gradient)
+from sae.train import (PAnnealing, SAETrainConfig, Splice, clip_grad_norm_per_model, l1_penalty_at, lr_at, train_sae,
+                       train_saes)
 from tests.conftest import random_positions
 
 
@@ -123,6 +124,54 @@ def test_matryoshka_prefixes_each_reconstruct_the_input():
     torch.testing.assert_close(sae.prefix_mse(x, features), expected)
     with pytest.raises(ValueError, match="matryoshka_groups"):
         SAEConfig(n_features=16, architecture="matryoshka", matryoshka_groups=6)
+
+
+def test_p_annealing_steps_p_down_and_carries_the_penalty_over():
+    annealing = PAnnealing(steps=100, p_end=0.2, groups=2)
+    assert annealing.change_steps == [20, 27, 33, 40, 47, 53, 60, 67, 73, 80]
+    exponents = {step: annealing.exponents(step).tolist() for step in (0, 19, 20, 79, 80, 99)}
+    assert exponents == {step: pytest.approx(pair) for step, pair in {
+        0: [1.0, 0.92], 19: [1.0, 0.92], 20: [0.92, 0.84], 79: [0.28, 0.2], 80: [0.2, 0.2], 99: [0.2, 0.2]}.items()}
+    for step in range(5, 19):  # only the last ten batches count
+        annealing.observe(step, {"sparsity": torch.tensor([1.0, 1.0]), "sparsity_next": torch.tensor([1.0, 1.0])})
+    assert annealing.scale.tolist() == [1.0, 1.0]
+    for penalty in (3.0, 5.0):
+        annealing.observe(18, {"sparsity": torch.tensor([penalty, 6.0]), "sparsity_next": torch.tensor([2 * penalty, 3.0])})
+    annealing.observe(19, {"sparsity": torch.tensor([4.0, 6.0]), "sparsity_next": torch.tensor([8.0, 3.0])})  # p changes next
+    # lambda * (penalty at the new p) equals the old lambda * (penalty at the old p), over the window
+    old = (7 * 1.0 + 3.0 + 5.0 + 4.0) / 10, (7 * 1.0 + 6.0 * 3) / 10
+    new = (7 * 1.0 + 6.0 + 10.0 + 8.0) / 10, (7 * 1.0 + 3.0 * 3) / 10
+    assert annealing.scale.tolist() == pytest.approx([old[0] / new[0], old[1] / new[1]])
+    assert annealing.recent == []
+
+
+def test_the_lp_penalty_is_sum_f_to_the_p_with_a_bounded_gradient_at_zero():
+    features = torch.tensor([[0.0, 0.5, 2.0], [1.0, 0.0, 1e-6]], requires_grad=True)
+    torch.testing.assert_close(lp_penalty(features, 0.5), torch.tensor((0.5**0.5 + 2**0.5 + 1 + 1e-6 / 1e-3**0.5) / 2))
+    torch.testing.assert_close(lp_penalty(features, 1.0), features.sum(dim=1).mean())
+    lp_penalty(features, 0.2).backward()
+    assert features.grad.isfinite().all() and features.grad.max() == pytest.approx(1e-3**-0.8 / 2)  # the chord's slope
+    sae = SparseAutoencoder(SAEConfig(d_in=4, n_features=3, architecture="panneal"))
+    out = SAEOutput(torch.zeros(2, 4), features.detach(), features.detach())
+    _, parts = sae.loss(torch.zeros(2, 4), out, penalty=1.0, exponents=torch.tensor([1.0, 0.5]))
+    torch.testing.assert_close(parts["sparsity"], lp_penalty(features.detach(), 1.0))
+    torch.testing.assert_close(parts["sparsity_next"], lp_penalty(features.detach(), 0.5))
+
+
+def test_p_annealing_lowers_l0_below_an_l1_sae_of_the_same_lambda():
+    x, _ = planted(n=8000)
+    config = SAETrainConfig(steps=600, batch_size=256, lr=3e-3)
+
+    def l0(architecture):
+        torch.manual_seed(0)
+        sae = SparseAutoencoder(SAEConfig(d_in=24, n_features=64, architecture=architecture, l1_penalty=0.1,
+                                          p_end=0.2, init_decoder_norm=1.0))
+        record = train_sae(sae, x[:-2000], config, progress=False)
+        return reconstruction_metrics(sae, x[-2000:])["l0"], record
+
+    (annealed, record), (plain, _) = l0("panneal"), l0("l1")
+    assert annealed < plain, (annealed, plain)
+    assert record["final_lambda"] != 0.1 and "final_sparsity_next" in record
 
 
 def test_schedules():
@@ -247,6 +296,10 @@ def test_bad_configs():
         SAEConfig(architecture="gated")
     with pytest.raises(ValueError, match="k must be"):
         SAEConfig(architecture="topk", n_features=8, k=9)
+    with pytest.raises(ValueError, match="p_end"):
+        SAEConfig(architecture="panneal", p_end=0)
+    assert "p_end" in SAEConfig(architecture="panneal").to_dict()
+    assert "p_end" not in SAEConfig(architecture="l1").to_dict()  # older records resume
 
 
 def layer2_streams(model, count):

@@ -23,8 +23,8 @@ RECORD_KEYS = {"architecture", "l1_penalty", "k", "l0_penalty", "centre", "n_fea
 
 
 # Every architecture of the matched-sparsity sweep, at the narrower width.
-ARCH_SWEEP = ("--architectures", "topk,batchtopk,matryoshka,jumprelu", "--ks", "4", "--jumprelu-penalties", "0.1",
-              "--arch-widths", "32")
+ARCH_SWEEP = ("--architectures", "topk,batchtopk,matryoshka,jumprelu,panneal", "--ks", "4", "--jumprelu-penalties",
+              "0.1", "--panneal-penalties", "0.5", "--arch-widths", "32")
 
 
 def run(activations, out, *extra):
@@ -47,7 +47,8 @@ def test_every_sae_has_a_record_with_every_metric(sweep):
     _, scaling = sweep
     names = [r["name"] for r in scaling["records"]]
     assert sorted(names) == sorted(["l1_lambda1_f32", "l1_lambda3_f32", "l1_lambda1_f64", "l1_lambda3_f64",
-                                    "topk_k4_f32", "batchtopk_k4_f32", "matryoshka_k4_f32", "jumprelu_lambda0.1_f32"])
+                                    "topk_k4_f32", "batchtopk_k4_f32", "matryoshka_k4_f32", "jumprelu_lambda0.1_f32",
+                                    "panneal_lambda0.5_f32"])
     for record in scaling["records"]:
         assert RECORD_KEYS <= set(record)
         assert 0 <= record["dead_fraction"] <= 1 and 0 <= record["top1_agreement"] <= 1
@@ -61,6 +62,7 @@ def test_every_sae_has_a_record_with_every_metric(sweep):
     by_name = {r["name"]: r for r in scaling["records"]}
     assert by_name["topk_k4_f32"]["l0"] <= 4 and by_name["topk_k4_f32"]["k"] == 4
     assert by_name["jumprelu_lambda0.1_f32"]["l0_penalty"] == 0.1 and by_name["batchtopk_k4_f32"]["centre"]
+    assert by_name["panneal_lambda0.5_f32"]["l1_penalty"] == 0.5 and by_name["panneal_lambda0.5_f32"]["final_lambda"] > 0
 
 
 def test_exports_reproduce_the_recorded_metrics(sweep, tiny_activations):

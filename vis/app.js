@@ -17,6 +17,7 @@ const ARCHITECTURE_NAMES = { topk: "TopK", batchtopk: "BatchTopK", matryoshka: "
 function kindLabel(sae) {
   if (sae.architecture === "l1") return `L1, lambda = ${sae.l1_penalty}`;
   if (sae.architecture === "jumprelu") return `JumpReLU, lambda = ${sae.l0_penalty}`;
+  if (sae.architecture === "panneal") return `p-annealing, lambda = ${sae.l1_penalty}`;
   return `${ARCHITECTURE_NAMES[sae.architecture] || sae.architecture}, k = ${sae.k}`;
 }
 
