@@ -8,7 +8,7 @@ what a run stopped there (and decayed there) would reach: the curve says where m
 paying, the last point what the full budget buys. Results go to --out (a JSON file, rewritten
 after every architecture: a rerun skips the finished ones) and the plot to --plot.
 
-    python benchmarks/sae_convergence.py                       # 20x, five architectures, 1,024 features
+    python benchmarks/sae_convergence.py                       # 20x, six architectures, 1,024 features
     python benchmarks/sae_convergence.py --multiple 2 --architectures batchtopk
     python benchmarks/sae_convergence.py --k 40 --architectures batchtopk --concept-positions 20000
         # with coverage and board reconstruction at every point, as the sweep measures them
